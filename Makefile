@@ -1,0 +1,36 @@
+# fgkd: two commands do everything on a fresh machine.
+#   make reproduce   bootstrap the virtualenv, then run every notebook at the embedded scale into reports/
+#   make test        bootstrap the virtualenv, then run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PARAMS ?= embedded
+# torch and torchvision are installed first, from these specs: on this kind of machine they are
+# served from local disk (a CPU-capable build). Override on other machines, e.g.
+#   make test TORCH_SPEC="torch==2.9.1 torchvision==0.24.1"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fgkd-installed
+
+.PHONY: reproduce test install lab clean-reports
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(VENV)/bin/fgkd reproduce --params $(PARAMS)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-reports:
+	rm -rf reports/$(PARAMS)

@@ -1,0 +1,61 @@
+"""The two ways to install fgkd (pip/pyproject and conda/environment.yml) must not drift."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# conda package names that differ from their PyPI names
+CONDA_TO_PYPI = {"pytorch": "torch", "open-clip-torch": "open_clip_torch"}
+CONDA_ONLY = {"python", "pip"}
+
+
+def _name(requirement: str) -> str:
+    name = re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0]
+    return name.lower().replace("_", "-")
+
+
+def _pyproject_names() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    return {_name(r) for r in reqs}
+
+
+def _conda_names() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, str):
+            conda_name = _name(dep)
+            names.add(_name(CONDA_TO_PYPI.get(conda_name, conda_name)))
+    return names - CONDA_ONLY
+
+
+def test_environment_yml_and_pyproject_name_the_same_dependencies():
+    pyproject, conda = _pyproject_names(), _conda_names()
+    assert pyproject == conda, (
+        f"only in pyproject.toml: {sorted(pyproject - conda)}; "
+        f"only in environment.yml: {sorted(conda - pyproject)}"
+    )
+
+
+def test_environment_yml_installs_fgkd_itself_editable():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["name"] == "fgkd"
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make reproduce" in readme
+    assert "make test" in ci
+
+
+def test_console_command_is_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["fgkd"] == "fgkd.cli:main"
