@@ -1,0 +1,113 @@
+"""The ``fgkd`` console command.
+
+    fgkd reproduce [--params NAME_OR_FOLDER] [--only NAME ...] [--jobs N] [--reports DIR]
+                   [--notebooks DIR] [--dry-run]
+    fgkd preview [--out PATH] [--image-size N] [--seed S]
+
+Exit status: 0 all went well; 1 a notebook failed (the others still ran) or the preview could not
+be written; 2 bad usage or invalid params (nothing was run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from fgkd.params import ParamsError, check_params, resolve_params_set
+    from fgkd.reproduce import ReproduceConfig, discover_notebooks, reproduce
+
+    try:
+        config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
+                                 reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress)
+        if args.dry_run:
+            pset = resolve_params_set(config.params)
+            notebooks = discover_notebooks(config.notebooks, config.only)
+            check_params(pset, notebooks)
+            print(f"params set '{pset.name}' ({pset.folder}) is valid for {len(notebooks)} notebook(s); "
+                  f"reports would go to {config.reports / pset.name}:")
+            for nb in notebooks:
+                print(f"  {nb.stem}")
+            return EXIT_OK
+        summary = reproduce(config)
+    except (ParamsError, ValueError) as error:
+        print(f"fgkd reproduce: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    for result in summary.failed:
+        where = f" cell {result.failing_cell} ({result.failing_source!r})" if result.failing_cell is not None else ""
+        print(f"FAILED {result.name}{where}: {result.error}", file=sys.stderr)
+    if summary.preview_error:
+        print(f"fgkd reproduce: world preview not written: {summary.preview_error}", file=sys.stderr)
+    n_ok = len(summary.results) - len(summary.failed)
+    print(f"{n_ok}/{len(summary.results)} notebooks ok; index: {summary.index_html}")
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from fgkd.data.preview import render_preview
+
+    if args.image_size < 8:
+        print(f"fgkd preview: --image-size must be at least 8 px, got {args.image_size}", file=sys.stderr)
+        return EXIT_USAGE
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    path = render_preview(args.out, image_size=args.image_size, seed=args.seed)
+    print(f"wrote {path or args.out}")
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fgkd", description="Reproducibility kit for LEAD and MaKD: run the notebooks that rebuild each "
+                                 "table and figure of the two papers.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    rep = sub.add_parser("reproduce", help="run every notebook with a params set into reports/<set>/",
+                         description="Validate all params, run the notebooks with papermill, export HTML and "
+                                     "write reports/<set>/index.html and README.md.")
+    rep.add_argument("--params", default="embedded", metavar="NAME_OR_FOLDER",
+                     help="params set: embedded (default; offline, CPU), paper (real data and models), "
+                          "smoke (tiny), or a folder of <notebook>.yaml files")
+    rep.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                     help="run only these notebooks (names or glob patterns such as 'makd_*')")
+    rep.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                     help="notebooks executed at once, each in its own process (default 1)")
+    rep.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                     help="reports root; results go to DIR/<params set>/ (default: reports)")
+    rep.add_argument("--notebooks", type=Path, default=None, metavar="DIR",
+                     help="folder of notebooks to run (default: the repository's notebooks/)")
+    rep.add_argument("--dry-run", action="store_true", help="validate the params and list the notebooks; run nothing")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.set_defaults(handler=_reproduce)
+
+    pre = sub.add_parser("preview", help="render the embedded world's preview sheet",
+                         description="Render one sheet of example images of every world domain.")
+    pre.add_argument("--out", type=Path, default=Path("reports") / "world_preview.png", metavar="PATH",
+                     help="PNG to write (default: reports/world_preview.png)")
+    pre.add_argument("--image-size", type=int, default=64, metavar="PX", help="image size in pixels (default 64)")
+    pre.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    pre.set_defaults(handler=_preview)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fgkd`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

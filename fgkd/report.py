@@ -1,0 +1,246 @@
+"""What a notebook calls to write its results where ``fgkd reproduce`` (and a reader) finds them.
+
+Every notebook ends the same way: its table as CSV + Markdown, its figures as PNG and a small
+headline (a few key numbers beside the paper's) as JSON, all in ``output_dir`` (a parameter;
+``fgkd reproduce`` sets it to ``reports/<set>/<notebook>/``)::
+
+    from fgkd import report
+    from fgkd.reference import paper_table, paper_label
+
+    paper = paper_table("lead", "table4")                       # indexed by removal_pct
+    kit = ...                                                   # same index, same metric columns
+    table = report.side_by_side(kit, paper, kit_label=report.kit_label("world:bird", 32),
+                                paper_label=paper_label("lead", "table4"))
+    report.write_table(table, "lead_word_removal", output_dir, caption="Word removal")
+    report.write_figure(fig, "lead_word_removal", output_dir)
+    report.write_headline(output_dir, title="Word removal", kit={"Top-1 @0%": 41.2},
+                          kit_label=..., paper={"Top-1 @0%": 78.44}, paper_label=...)
+
+Labels say which scale numbers come from: ``"paper (CUB, ResNet50, 224 px)"`` (see
+:func:`fgkd.reference.paper_label`) vs ``"fgkd embedded (world:bird, 32 px)"`` (:func:`kit_label`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from fgkd.io import atomic_path, atomic_write_json, atomic_write_text
+
+HEADLINE_FILE = "headline.json"
+COLUMN_JOIN = " · "  # "<source label> · <metric>" when two-level columns are written flat
+MISSING = "—"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or name.endswith((".csv", ".md", ".png")):
+        raise ValueError(f"output name {name!r} must be a plain file stem (letters, digits, '_', '-', '.'), "
+                         "without folder or extension, e.g. 'lead_word_removal'")
+    return name
+
+
+def prepare_output_dir(output_dir: str | os.PathLike = ".") -> Path:
+    """``output_dir`` as a created folder (the notebooks' "check inputs" cell calls this first)."""
+    path = Path(output_dir).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def kit_label(dataset: str, image_size: int | None = None, backbone: str | None = None) -> str:
+    """How reports label fgkd's own numbers: ``"fgkd embedded (world:bird, 32 px)"`` for the
+    embedded world, ``"fgkd (cub200, resnet50, 224 px)"`` for real data."""
+    scale = "fgkd embedded" if str(dataset).startswith("world:") else "fgkd"
+    parts = [str(dataset)] + ([backbone] if backbone else []) + ([f"{image_size} px"] if image_size else [])
+    return f"{scale} ({', '.join(parts)})"
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def _frame(table: Any):
+    import pandas as pd
+
+    if isinstance(table, pd.DataFrame):
+        return table
+    if isinstance(table, Mapping):
+        return pd.DataFrame(table)
+    return pd.DataFrame(list(table))
+
+
+def side_by_side(
+    kit: Any, paper: Any, *, kit_label: str, paper_label: str, columns: Sequence[str] | None = None,
+):
+    """fgkd's numbers and the paper's in one DataFrame with two-level columns ``(label, metric)``.
+
+    ``kit`` and ``paper`` are DataFrames (or lists of row dicts) sharing an index (e.g. the
+    removal ratio, or ``(dataset, backbone)``); rows found in only one side get NaN in the other.
+    ``columns`` picks and orders the metrics (default: the paper's, then any only fgkd has).
+    """
+    import pandas as pd
+
+    kit, paper = _frame(kit), _frame(paper)
+    if kit_label == paper_label:
+        raise ValueError(f"kit_label and paper_label are both {kit_label!r}; they must tell the scales apart")
+    if columns is None:
+        columns = list(paper.columns) + [c for c in kit.columns if c not in paper.columns]
+    columns = list(columns)
+    unknown = [c for c in columns if c not in kit.columns and c not in paper.columns]
+    if unknown:
+        raise KeyError(f"columns {unknown} are in neither table; fgkd has {list(kit.columns)}, "
+                       f"the paper has {list(paper.columns)}")
+    parts = {kit_label: kit.reindex(columns=columns), paper_label: paper.reindex(columns=columns)}
+    return pd.concat(parts, axis=1, join="outer")
+
+
+def _flat(frame):
+    """A copy with two-level columns joined ("label · metric") and a meaningful index as columns."""
+    import pandas as pd
+
+    frame = frame.copy()
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = [COLUMN_JOIN.join(str(p) for p in col if str(p)) for col in frame.columns]
+    named = any(n is not None for n in frame.index.names)
+    if named or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()
+    return frame
+
+
+def _cell(value: Any, float_format: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, float):
+        return float_format.format(value)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(table: Any, float_format: str = "{:.2f}") -> str:
+    """A GitHub-flavoured Markdown table (missing values as "—"); no extra dependency needed."""
+    frame = _flat(_frame(table))
+    header = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, float_format) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(
+    table: Any, name: str, output_dir: str | os.PathLike = ".", *, caption: str = "", float_format: str = "{:.2f}",
+) -> dict[str, Path]:
+    """Write ``table`` as ``<name>.csv`` (full precision) and ``<name>.md`` (``caption`` on top).
+
+    ``table`` is a DataFrame (two-level columns from :func:`side_by_side` are written flat as
+    ``"label · metric"``) or a list of row dicts. Returns ``{"csv": path, "md": path}``.
+    """
+    name = _check_name(name)
+    out = prepare_output_dir(output_dir)
+    frame = _flat(_frame(table))
+    with atomic_path(out / f"{name}.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    text = (f"**{caption.strip()}**\n\n" if caption.strip() else "") + to_markdown(frame, float_format)
+    atomic_write_text(out / f"{name}.md", text)
+    return {"csv": out / f"{name}.csv", "md": out / f"{name}.md"}
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def figure_path(name: str, output_dir: str | os.PathLike = ".") -> Path:
+    """``<output_dir>/<name>.png``: where a figure drawn by other code (e.g. ``render_preview``) goes."""
+    return prepare_output_dir(output_dir) / f"{_check_name(name)}.png"
+
+
+def write_figure(figure: Any, name: str, output_dir: str | os.PathLike = ".", *, dpi: int = 150) -> Path:
+    """Save a matplotlib figure (or copy an existing PNG file) to ``<output_dir>/<name>.png``.
+
+    The figure stays open, so the notebook still shows it inline.
+    """
+    target = figure_path(name, output_dir)
+    if isinstance(figure, (str, os.PathLike)):
+        source = Path(figure)
+        if not source.is_file():
+            raise FileNotFoundError(f"write_figure got the path {source}, which is not a file")
+        if source.resolve() != target.resolve():
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        return target
+    if not hasattr(figure, "savefig"):
+        raise TypeError(f"write_figure needs a matplotlib Figure or a PNG path, got {type(figure).__name__}")
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    return target
+
+
+# --- headline -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A notebook's few key numbers beside the paper's (what the reports index shows)."""
+
+    title: str
+    kit_label: str
+    kit: dict[str, float | None]
+    paper_label: str = ""
+    paper: dict[str, float | None] = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title.strip():
+            raise ValueError("Headline.title must say what the numbers are, e.g. 'Word removal (Top-1)'")
+        if not self.kit and not self.paper:
+            raise ValueError("Headline needs at least one number (kit= or paper=)")
+        for side, values in (("kit", self.kit), ("paper", self.paper)):
+            for key, value in values.items():
+                if value is not None and not isinstance(value, (int, float)):
+                    raise ValueError(f"Headline.{side}[{key!r}] must be a number or None, got {value!r}")
+        if self.paper and not self.paper_label:
+            raise ValueError("Headline.paper_label must name the paper's scale, e.g. 'paper (CUB, ResNet50, 224 px)'")
+
+    @staticmethod
+    def _format(values: Mapping[str, float | None]) -> str:
+        def number(v: float | None) -> str:
+            if v is None or math.isnan(v):
+                return MISSING
+            return str(int(v)) if float(v).is_integer() and abs(v) < 1e9 else f"{v:.2f}"
+
+        return ", ".join(f"{k} {number(v)}" for k, v in values.items())
+
+    def kit_text(self) -> str:
+        """``"Top-1 41.20, mAP 18.00"``."""
+        return self._format(self.kit)
+
+    def paper_text(self) -> str:
+        return self._format(self.paper)
+
+
+def write_headline(
+    output_dir: str | os.PathLike, *, title: str, kit: Mapping[str, float | None], kit_label: str,
+    paper: Mapping[str, float | None] | None = None, paper_label: str = "", note: str = "",
+) -> Path:
+    """Write ``<output_dir>/headline.json``: ``title``, fgkd's key numbers ``kit`` (labelled
+    ``kit_label``) and the paper's matching numbers ``paper`` (labelled ``paper_label``)."""
+    def numbers(values: Mapping[str, Any] | None) -> dict[str, float | None]:
+        result = {str(k): (None if v is None else float(v)) for k, v in (values or {}).items()}
+        # NaN is not JSON: a number the notebook could not compute is "missing", like None.
+        return {k: (None if v is not None and math.isnan(v) else v) for k, v in result.items()}
+
+    headline = Headline(title=title, kit_label=kit_label, kit=numbers(kit), paper_label=paper_label,
+                        paper=numbers(paper), note=note)
+    path = prepare_output_dir(output_dir) / HEADLINE_FILE
+    atomic_write_json(path, asdict(headline))
+    return path
+
+
+def read_headline(folder: str | os.PathLike) -> Headline | None:
+    """The headline a notebook wrote into ``folder``; None if it wrote none."""
+    path = Path(folder) / HEADLINE_FILE
+    if not path.is_file():
+        return None
+    return Headline(**json.loads(path.read_text(encoding="utf-8")))
