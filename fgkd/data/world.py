@@ -758,7 +758,12 @@ class World:
 
     def render_examples(self, class_indices: Sequence[int], per_class: int = 3, pool: str = "target",
                         seed: int = 0, nuisance: float | None = None) -> WorldSplit:
-        """Render fresh (uncached) images of some classes, e.g. for previews; context sampled as usual."""
+        """Render fresh (uncached) images of some classes, e.g. for previews; context sampled as usual.
+
+        ``pool`` is "target" (indices into ``classes``) or "pretrain" (into ``pretrain_classes``);
+        ``nuisance`` overrides the config's (0 shows each class in its canonical pose)."""
+        if pool not in ("target", "pretrain"):
+            raise ValueError(f"pool={pool!r} is unknown; use 'target' or 'pretrain'.")
         classes = self.pretrain_classes if pool == "pretrain" else self.classes
         labels = np.repeat(np.asarray(class_indices, dtype=np.int64), per_class)
         rng = np.random.default_rng([self.config.seed, _domain_code(self.config.domain), 99, seed])
@@ -1106,9 +1111,9 @@ def _draw_car(cv: _Canvas, a: dict[str, np.ndarray], colors: dict[str, np.ndarra
     cv.detail(pattern == 2, lambda i: _checker(bu[i], bv[i] - 0.05, 0.22, ie[i]), contrast, body_alpha)
     # Head light (shape and colour are attributes) and the red tail light.
     shape = a["light_shape"]
-    half_w, half_h = _select(shape, [0.1, 0.05, 0.15]), _select(shape, [0.1, 0.13, 0.04])  # round, tall, wide
-    lu, lv = _frame(u, v, _col(0.8 * lf - half_w - 0.02), 0.07)
-    light = np.where(_col(shape == 0), _circle(lu, lv, 0.1, ie), _box(lu, lv, _col(half_w), _col(half_h), ie))
+    half_w, half_h = _select(shape, [0.12, 0.055, 0.2]), _select(shape, [0.12, 0.16, 0.045])  # round, tall, wide
+    lu, lv = _frame(u, v, _col(0.8 * lf - half_w - 0.02), 0.09)
+    light = np.where(_col(shape == 0), _circle(lu, lv, 0.12, ie), _box(lu, lv, _col(half_w), _col(half_h), ie))
     cv.fill(light, colors["light_color"])
     cv.paint(_alpha(_box(*_frame(u, v, _col(-0.8 * lf), 0.05), 0.03, 0.05, ie)), _TAIL_LIGHT)
     # Wheels: three slots; four-wheeled cars show two wheels (the middle slot repeats the rear one).
@@ -1127,49 +1132,48 @@ def _draw_aircraft(cv: _Canvas, a: dict[str, np.ndarray], colors: dict[str, np.n
                    rng: np.random.Generator) -> None:
     u, v, ie, n = cv.u, cv.v, cv.ie, cv.n
     w = np.abs(v)  # plan view: the aircraft is symmetric about its axis, so one half draws both
-    lf = _select(a["fuselage_length"], [0.8, 1.0])
-    wings = np.array([[[0.14, -0.1], [-0.14, -0.1], [-0.12, 0.8], [0.04, 0.8]],     # straight
-                      [[0.24, -0.1], [-0.1, -0.1], [-0.44, 0.74], [-0.3, 0.76]],    # swept
-                      [[0.34, -0.1], [-0.42, -0.1], [-0.46, 0.64], [-0.36, 0.64]]],  # delta
+    hx = _select(a["fuselage_length"], [0.46, 0.66])  # fuselage half length (short, long)
+    # Wings: a quad in (u, |v|) gives both wings at once; root chord at the axis, then the tip.
+    wings = np.array([[[0.12, -0.1], [-0.12, -0.1], [-0.12, 0.82], [0.06, 0.82]],    # straight
+                      [[0.26, -0.1], [0.0, -0.1], [-0.5, 0.72], [-0.36, 0.74]],      # swept
+                      [[0.4, -0.1], [-0.46, -0.1], [-0.46, 0.56], [-0.4, 0.56]]],    # delta
                      dtype=_F)[a["wing_shape"]]
     cv.fill(_polygon(u, w, wings, ie), colors["wing_color"])
     # Engines: pods ahead of the leading edge, at one or two spans per side.
     four = a["engine_count"] == 1
     pods = None
-    for span in (np.where(four, 0.22, 0.34), np.where(four, 0.5, 0.34)):
+    for span in (np.where(four, 0.22, 0.34), np.where(four, 0.48, 0.34)):
         t = (span + 0.1) / (wings[:, 3, 1] + 0.1)
         lead = wings[:, 0, 0] * (1 - t) + wings[:, 3, 0] * t
         p = _ellipse(*_frame(u, w, _col(lead + 0.02), _col(span)), 0.15, 0.075, ie)
         pods = p if pods is None else np.maximum(pods, p, out=pods)
     cv.fill(pods, colors["engine_color"])
-    # Tail plane at the rear.
-    rear = -0.72 * lf
-    tails = np.array([[[0.18, -0.1], [0.02, -0.1], [0.02, 0.36], [0.14, 0.36]],
-                      [[0.24, -0.1], [0.08, -0.1], [-0.08, 0.32], [0.02, 0.34]],
-                      [[0.34, -0.1], [-0.02, -0.1], [-0.02, 0.3], [0.04, 0.3]]], dtype=_F)[a["tail_shape"]]
-    tails[..., 0] += rear[:, None]
+    # Tail plane at the rear of the fuselage.
+    tails = np.array([[[0.18, -0.1], [0.0, -0.1], [0.0, 0.5], [0.16, 0.5]],       # straight
+                      [[0.26, -0.1], [0.08, -0.1], [-0.24, 0.44], [-0.12, 0.46]],  # swept
+                      [[0.46, -0.1], [-0.06, -0.1], [-0.06, 0.32], [0.0, 0.32]]],   # delta
+                     dtype=_F)[a["tail_shape"]]
+    tails[..., 0] -= hx[:, None]
     cv.fill(_polygon(u, w, tails, ie), colors["tail_color"])
-    # Fuselage and its livery, nose, cockpit, and the fin seen edge-on.
+    # Fuselage with its nose, livery, cockpit, and the fin seen edge-on.
     body = colors["fuselage_color"]
-    hx = _col(0.72 * lf)
     pointed = a["nose_shape"] == 1
-    nose_tip = 0.72 * lf + np.where(pointed, 0.26, 0.12)
-    nose = np.stack([np.stack([0.6 * lf, np.full(n, -0.135, _F)], 1), np.stack([0.6 * lf, np.full(n, 0.135, _F)], 1),
-                     np.stack([nose_tip, np.zeros(n, _F)], 1)], 1)
-    round_nose = _ellipse(*_frame(u, v, hx - 0.02), 0.16, 0.14, ie)
-    nose_d = np.where(_col(pointed), _polygon(u, v, nose, ie), round_nose)
-    fuselage = np.maximum(_rounded_box(u, v, hx, 0.14, ie), nose_d)
+    half = np.full(n, 0.14, _F)
+    nose = np.stack([np.stack([hx - 0.1, -half], 1), np.stack([hx - 0.1, half], 1),
+                     np.stack([hx + 0.4, 0 * half], 1)], 1)  # a long spike; the round nose is a blunt cap
+    nose_d = np.where(_col(pointed), _polygon(u, v, nose, ie), _ellipse(u - _col(hx), v, 0.1, 0.14, ie))
+    fuselage = np.maximum(_rounded_box(u, v, _col(hx), 0.14, ie), nose_d)
     body_alpha = cv.fill(fuselage, body)
     livery, contrast = a["livery"], _contrast(body)
     cv.detail(livery == 1, lambda i: _box(u[i], v[i], 1.0, 0.055, ie[i]), contrast, body_alpha)
     cv.detail(livery == 2, lambda i: _bands(u[i], 0.34, 0.4, ie[i]), contrast, body_alpha)
-    cv.paint(_alpha(_box(*_frame(u, v, _col(0.62 * lf)), 0.035, 0.075, ie)), _COCKPIT)
-    cv.fill(_box(*_frame(u, v, _col(rear + 0.12)), 0.15, 0.035, ie), colors["tail_color"], rim=False)
+    cv.paint(_alpha(_box(u - _col(hx - 0.1), v, 0.035, 0.075, ie)), _COCKPIT)
+    cv.fill(_box(u - _col(0.12 - hx), v, 0.15, 0.035, ie), colors["tail_color"], rim=False)
 
 
 _DRAW = {"bird": _draw_bird, "car": _draw_car, "aircraft": _draw_aircraft}
 # Pose nuisance at strength 1: max rotation (degrees), scale range, max shift (image units).
-_POSE = {"bird": (25.0, (0.62, 0.95), 0.2), "car": (10.0, (0.66, 0.96), 0.25), "aircraft": (40.0, (0.62, 0.92), 0.22)}
+_POSE = {"bird": (25.0, (0.62, 0.95), 0.2), "car": (10.0, (0.66, 0.96), 0.25), "aircraft": (30.0, (0.68, 0.92), 0.2)}
 
 
 # --- scenes: each returns RGB planes [3, m, H, W] for m images, drawn in the image frame
