@@ -1,0 +1,149 @@
+"""The run store: every trained run once, keyed by its config hash.
+
+    run = get_or_train(LeadConfig(...))     # trains on first call; later calls only read
+    run.metrics                             # {"top1": ..., "mAP": ..., "seconds_per_epoch": ...}
+    run.model()                             # the trained module, eval mode
+    run.features("test")                    # arrays computed once per split and cached
+
+Layout: ``cache_dir("runs")/<method>/<config hash>/`` holding ``config.json`` (the resolved config),
+``checkpoint.pt`` (while training; resumable), ``model.pt`` (final weights), ``meta.json`` (classes,
+questions...), ``history.json`` (per-epoch loss terms and timings), ``features_<split>.npz`` and,
+written last, ``metrics.json``: a run is finished exactly when that file exists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from fgkd.io import atomic_savez, atomic_torch_save, atomic_write_json
+from fgkd.paths import cache_dir
+from fgkd.train import ddp
+from fgkd.train.config import LeadConfig, MakdConfig
+from fgkd.train.engine import CHECKPOINT, Method, resolve_device, train
+
+Config = LeadConfig | MakdConfig
+
+
+def make_method(cfg: Config, **options: Any) -> Method:
+    """The :class:`Method` for a config (``options``: e.g. a pre-built ``teacher`` for LEAD)."""
+    if isinstance(cfg, LeadConfig):
+        from fgkd.train.lead import LeadMethod
+
+        return LeadMethod(cfg, **options)
+    if isinstance(cfg, MakdConfig):
+        from fgkd.train.makd import MakdMethod
+
+        return MakdMethod(cfg, **options)
+    raise TypeError(f"expected a LeadConfig or MakdConfig, got {type(cfg).__name__}")
+
+
+def run_dir(cfg: Config) -> Path:
+    """``cache_dir("runs")/<method>/<config hash>``."""
+    return cache_dir("runs") / cfg.run_method / cfg.config_hash()
+
+
+def _read_json(path: Path) -> Any:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: the run has not finished; call fgkd.runs.get_or_train(cfg)")
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run in the store (finished or not); cheap to create, reads lazily."""
+
+    cfg: Config
+    path: Path
+
+    @classmethod
+    def of(cls, cfg: Config) -> "Run":
+        return cls(cfg, run_dir(cfg))
+
+    @property
+    def done(self) -> bool:
+        return (self.path / "metrics.json").exists()
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return _read_json(self.path / "metrics.json")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return _read_json(self.path / "meta.json")
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return _read_json(self.path / "history.json")
+
+    def model(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The trained module in eval mode (MoCo/SimCLR/IBOT: ``.encode(x)`` gives features)."""
+        method_cls = type(make_method(self.cfg))
+        module = method_cls.model_from_meta(self.cfg, self.meta)
+        state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+        return module.to(device).eval()
+
+    def features(self, split: str, device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+        """The method's per-split arrays (``Method.extract``), computed once and cached as npz."""
+        path = self.path / f"features_{split}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        method = make_method(self.cfg)
+        method.build(resolve_device(self.cfg.device) if device is None else torch.device(device), for_training=False)
+        method.meta = self.meta
+        method.module = self.model(method.device)
+        return self._features_with(method)(split)
+
+    def _features_with(self, method: Method) -> Callable[[str], dict[str, np.ndarray]]:
+        def features(split: str) -> dict[str, np.ndarray]:
+            path = self.path / f"features_{split}.npz"
+            if path.exists():
+                with np.load(path) as z:
+                    return {k: z[k] for k in z.files}
+            arrays = method.extract(split)
+            atomic_savez(path, **arrays)
+            return arrays
+
+        return features
+
+
+def get_or_train(cfg: Config, **method_options: Any) -> Run:
+    """The finished run of ``cfg``: read from the store, or trained (resuming a checkpoint), evaluated
+    and stored. Under torchrun every rank calls this; rank 0 writes, all ranks train."""
+    run = Run.of(cfg)
+    info = ddp.current()
+    if ddp.broadcast_object(run.done):
+        return run
+    if info.is_main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run.path / "config.json", {"family": cfg.kind, "hash": cfg.config_hash(), **cfg.to_dict()})
+    ddp.barrier()
+    method = make_method(cfg, **method_options)
+    result = train(method, run.path)
+    if info.is_main:
+        atomic_torch_save(method.module.state_dict(), run.path / "model.pt")
+        atomic_write_json(run.path / "meta.json", method.meta)
+        atomic_write_json(run.path / "history.json", result.history)
+        metrics = method.evaluate(run._features_with(method))
+        seconds = [h["seconds"] for h in result.history]
+        metrics.update(
+            epochs=len(result.history),
+            train_seconds=float(sum(seconds)),
+            seconds_per_epoch=float(np.mean(seconds)),
+            images_per_second=result.images_per_second,
+            final_loss=result.history[-1]["loss"],
+            world_size=info.world_size,
+            rank_digests=result.rank_digests,
+        )
+        atomic_write_json(run.path / "metrics.json", metrics)  # last: marks the run finished
+        (run.path / CHECKPOINT).unlink(missing_ok=True)  # model.pt holds the weights now
+    ddp.barrier()
+    return run

@@ -1,0 +1,433 @@
+"""The frozen CLIP teacher and what LEAD and MaKD read from it.
+
+LEAD (supplementary, section 11, and its public code) scores an image against one text prototype
+per class:
+
+    P_c = normalise(g(description_c))                        class prototypes, [C, d]
+    p_t = softmax(normalise(f(x)) . P^T / T),  T = 0.02      teacher distribution, [N, C]
+    H   = -sum_c p_t,c log p_t,c / log C                     normalised entropy in [0, 1]
+
+fgkd's MaKD variant uses CLIP as the "multimodal LLM": P(yes) for an aspect question is a softmax
+over the image's similarity to an affirmative and a negative statement (:class:`ClipAspectScorer`).
+
+:class:`ClipTeacher` wraps any open_clip model (pretrained ``ViT-B-16/openai`` or an embedded
+teacher trained by fgkd); it is frozen: eval mode, ``requires_grad=False``, every call under
+``torch.no_grad``. Build one with :func:`fgkd.teachers.get_teacher`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+# LEAD-pp's teacher temperature: p_t = softmax(f_t . P^T / 0.02).
+LEAD_TEMPERATURE = 0.02
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def register_embedded_configs() -> list[str]:
+    """Add fgkd's embedded model configs (``fgkd/teachers/configs/*.json``) to open_clip's registry.
+
+    Returns the registered names. Idempotent: a second call does not rescan.
+    """
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+    if not names:
+        raise FileNotFoundError(
+            f"no embedded teacher configs in {CONFIG_DIR}: the package data is missing; reinstall "
+            "fgkd so that fgkd/teachers/configs/*.json is included"
+        )
+    if not set(names) <= set(open_clip.list_models()):
+        open_clip.add_model_config(CONFIG_DIR)
+    return names
+
+
+@contextmanager
+def hub_offline() -> Iterator[None]:
+    """Hugging Face Hub in offline mode for the block: a cache miss raises instead of downloading.
+
+    huggingface_hub reads ``HF_HUB_OFFLINE`` once at import, so its constant is set as well as the
+    environment (for transformers and anything imported inside the block); both are restored.
+    """
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved_env = {k: os.environ.get(k) for k in keys}
+    try:
+        from huggingface_hub import constants as hub_constants
+    except ImportError:  # open_clip works without the hub; then nothing can be fetched anyway
+        hub_constants = None
+    saved_const = getattr(hub_constants, "HF_HUB_OFFLINE", None)
+    os.environ.update({k: "1" for k in keys})
+    if hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if hub_constants is not None:
+            hub_constants.HF_HUB_OFFLINE = saved_const
+
+
+# --------------------------------------------------------------------------------------------
+# Pure functions on embeddings
+# --------------------------------------------------------------------------------------------
+
+
+def probs(image_emb: torch.Tensor, prototypes: torch.Tensor, temperature: float = LEAD_TEMPERATURE) -> torch.Tensor:
+    """Teacher distribution over classes, ``softmax(normalise(f) . normalise(P)^T / T)``.
+
+    Args:
+        image_emb: ``[N, d]`` image embeddings f (normalised here; idempotent if already).
+        prototypes: ``[C, d]`` class prototypes P (normalised text embeddings).
+        temperature: T; LEAD uses 0.02.
+
+    Returns:
+        ``[N, C]`` rows summing to 1.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r} (LEAD uses {LEAD_TEMPERATURE})")
+    if image_emb.ndim != 2 or prototypes.ndim != 2 or image_emb.shape[1] != prototypes.shape[1]:
+        raise ValueError(
+            f"probs: expected image_emb [N, d] and prototypes [C, d] with the same d, got "
+            f"{tuple(image_emb.shape)} and {tuple(prototypes.shape)}"
+        )
+    logits = F.normalize(image_emb, dim=-1) @ F.normalize(prototypes, dim=-1).T / temperature  # N x C
+    return logits.softmax(dim=-1)
+
+
+def normalised_entropy(p: torch.Tensor) -> torch.Tensor:
+    """``H(p) = -sum_c p_c log p_c / log C`` per row: 0 for one-hot, 1 for uniform. ``[N, C] -> [N]``."""
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"normalised_entropy: expected [N, C] with C >= 2, got {tuple(p.shape)}")
+    # xlogy gives 0 log 0 = 0 where a probability underflows to exactly zero.
+    return -torch.special.xlogy(p, p).sum(dim=-1) / float(np.log(p.shape[1]))
+
+
+def calibration_stats(p: torch.Tensor, labels: torch.Tensor | np.ndarray | Sequence[int]) -> dict[str, float]:
+    """Zero-shot top-1 and mean normalised entropy on right vs wrong predictions.
+
+    A teacher worth distilling from is uncertain where it is wrong: ``entropy_wrong > entropy_right``
+    is what LEAD's entropy weights (w_kd = 1 - H^2) rely on. Means over an empty group are NaN.
+    """
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if labels.shape != (p.shape[0],):
+        raise ValueError(f"calibration_stats: {p.shape[0]} rows of probabilities but labels {tuple(labels.shape)}")
+    right = p.argmax(dim=-1) == labels
+    h = normalised_entropy(p)
+    nan = float("nan")
+    return {
+        "top1": right.float().mean().item(),
+        "entropy_right": h[right].mean().item() if right.any() else nan,
+        "entropy_wrong": h[~right].mean().item() if (~right).any() else nan,
+        "n": int(labels.numel()),
+        "num_classes": int(p.shape[1]),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The teacher
+# --------------------------------------------------------------------------------------------
+
+ACCEPTED_IMAGES = (
+    "a float tensor [N, 3, S, S] already passed through teacher.preprocess, uint8 pixels "
+    "[N, H, W, 3] (numpy or torch), a PIL image, a list of PIL images / uint8 [H, W, 3] arrays "
+    "/ preprocessed [3, S, S] tensors, or a dataset of (image, target) items"
+)
+
+
+def _is_dataset(obj: Any) -> bool:
+    """A map-style dataset of ``(image, target)`` items (fgkd's dataset contract), not a batch."""
+    if isinstance(obj, (np.ndarray, torch.Tensor, list, tuple, Image.Image, str, bytes)):
+        return False
+    return hasattr(obj, "__getitem__") and hasattr(obj, "__len__")
+
+
+class ClipTeacher:
+    """A frozen open_clip model with its tokenizer and preprocess transform.
+
+    Args:
+        model: an open_clip ``CLIP`` / ``CustomTextCLIP`` (any module with ``encode_image``,
+            ``encode_text`` and ``logit_scale``); frozen and put in eval mode here.
+        tokenizer: open_clip tokenizer, ``tokenizer(list[str]) -> LongTensor [M, L]``.
+        preprocess: open_clip's validation transform, ``PIL.Image -> FloatTensor [3, S, S]``.
+        name: the name it was built from (``"ViT-B-16/openai"``, ``"embedded-M"``).
+        provenance: where the weights come from (recorded next to every cached output).
+        device: where the model runs; inputs are moved there, outputs come back on it.
+        batch_size: images / texts per forward pass.
+        temperature: default T of :meth:`probs` (LEAD: 0.02).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Callable[..., torch.Tensor],
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        *,
+        name: str,
+        provenance: dict[str, Any],
+        device: str | torch.device = "cpu",
+        batch_size: int = 256,
+        temperature: float = LEAD_TEMPERATURE,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
+        self.name = name
+        self.batch_size = batch_size
+        self.temperature = temperature
+        size = getattr(model.visual, "image_size", None)
+        self.image_size: int = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.context_length: int = int(getattr(tokenizer, "context_length", 0) or getattr(model, "context_length", 0))
+        out_dim = getattr(model.visual, "output_dim", None)
+        self.embed_dim: int = int(out_dim) if out_dim else int(self.encode_texts(["a photo"]).shape[1])
+        self.provenance = {
+            "name": name,
+            "embed_dim": self.embed_dim,
+            "image_size": self.image_size,
+            "context_length": self.context_length,
+            "logit_scale": self.logit_scale,
+            "temperature": temperature,
+            "open_clip_version": open_clip.__version__,
+            **provenance,
+        }
+
+    def __repr__(self) -> str:
+        return f"ClipTeacher({self.name!r}, d={self.embed_dim}, image_size={self.image_size})"
+
+    @property
+    def logit_scale(self) -> float:
+        """CLIP's learned inverse temperature exp(t) (100 for OpenAI's models)."""
+        return float(self.model.logit_scale.detach().exp().item())
+
+    @property
+    def key(self) -> str:
+        """A stable identifier of these weights, for cache keys of outputs computed from them."""
+        from fgkd.io import stable_hash
+
+        return f"{self.name.replace('/', '_')}-{stable_hash(self.provenance.get('weights', self.provenance))}"
+
+    def to(self, device: str | torch.device) -> "ClipTeacher":
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _model_input(self, images: Any) -> torch.Tensor:
+        """One chunk of images as the model's input ``[n, 3, S, S]`` (see :data:`ACCEPTED_IMAGES`)."""
+        if isinstance(images, torch.Tensor) and images.is_floating_point():
+            x = images
+        elif isinstance(images, (np.ndarray, torch.Tensor)):
+            arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else images
+            if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+                raise ValueError(
+                    f"images: got an array of dtype {arr.dtype} and shape {arr.shape}; expected "
+                    f"{ACCEPTED_IMAGES}"
+                )
+            x = torch.stack([self.preprocess(Image.fromarray(a)) for a in arr])
+        elif isinstance(images, (list, tuple)):
+            items = []
+            for im in images:
+                if isinstance(im, Image.Image):
+                    items.append(self.preprocess(im.convert("RGB")))
+                elif isinstance(im, np.ndarray) and im.dtype == np.uint8 and im.ndim == 3:
+                    items.append(self.preprocess(Image.fromarray(im)))
+                elif isinstance(im, torch.Tensor) and im.is_floating_point() and im.ndim == 3:
+                    items.append(im)
+                else:
+                    raise ValueError(f"images: cannot use a list item of type {type(im).__name__}; expected {ACCEPTED_IMAGES}")
+            if not items:
+                raise ValueError("images: empty list")
+            x = torch.stack(items)
+        else:
+            raise ValueError(f"images: cannot use {type(images).__name__}; expected {ACCEPTED_IMAGES}")
+        expected = (3, self.image_size, self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"images: model input has shape {tuple(x.shape)} but {self.name} expects [N, *{expected}]; "
+                f"pass raw images (uint8 / PIL) or transform them with teacher.preprocess"
+            )
+        return x.to(self.device, torch.float32)
+
+    @staticmethod
+    def _chunks(images: Any, size: int) -> Iterator[Any]:
+        """Slices of at most ``size`` images; a single image is a batch of one."""
+        if _is_dataset(images):
+            for start in range(0, len(images), size):
+                yield [images[i][0] for i in range(start, min(start + size, len(images)))]
+            return
+        if isinstance(images, Image.Image):
+            images = [images]
+        elif isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 3:
+            images = images[None]
+        for start in range(0, len(images), size):
+            yield images[start : start + size]
+
+    # -- encoders -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_images(self, images: Any, batch_size: int | None = None) -> torch.Tensor:
+        """Normalised image embeddings ``[N, d]`` (see :data:`ACCEPTED_IMAGES` for ``images``)."""
+        out = [
+            self.model.encode_image(self._model_input(chunk), normalize=True)
+            for chunk in self._chunks(images, batch_size or self.batch_size)
+        ]
+        if not out:
+            raise ValueError("encode_images: no images given")
+        return torch.cat(out)
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """How many texts are longer than the context length (the tokenizer cuts them)."""
+        tok = self.tokenizer
+        if not isinstance(tok, open_clip.SimpleTokenizer):
+            return 0
+        # +2: the start and end tokens.
+        return sum(len(tok.encode(t)) + 2 > self.context_length for t in texts)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str], batch_size: int | None = None) -> torch.Tensor:
+        """Normalised text embeddings ``[M, d]``; texts over the context length are cut (with a warning)."""
+        if isinstance(texts, str):
+            raise ValueError(f"encode_texts takes a list of strings, got the single string {texts!r}; wrap it in a list")
+        texts = list(texts)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise ValueError("encode_texts: expected a non-empty list of strings")
+        cut = self.count_truncated(texts)
+        if cut:
+            warnings.warn(
+                f"{cut} of {len(texts)} texts are longer than {self.name}'s context of "
+                f"{self.context_length} tokens and were cut at the end",
+                stacklevel=2,
+            )
+        bs = batch_size or self.batch_size
+        out = [
+            self.model.encode_text(self.tokenizer(texts[i : i + bs]).to(self.device), normalize=True)
+            for i in range(0, len(texts), bs)
+        ]
+        return torch.cat(out)
+
+    def prototypes(self, descriptions: Sequence[str]) -> torch.Tensor:
+        """LEAD's class prototypes P: normalised text embeddings of one description per class, ``[C, d]``."""
+        return self.encode_texts(descriptions)
+
+    # -- LEAD's teacher distribution ------------------------------------------------------------
+
+    def probs(self, image_emb: torch.Tensor, prototypes: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        """``softmax(normalise(f) . P^T / T)``, ``[N, C]``; T defaults to :attr:`temperature` (0.02)."""
+        return probs(image_emb, prototypes, self.temperature if temperature is None else temperature)
+
+    @staticmethod
+    def normalised_entropy(p: torch.Tensor) -> torch.Tensor:
+        """``-sum p log p / log C`` per row, ``[N, C] -> [N]``."""
+        return normalised_entropy(p)
+
+    def zero_shot(
+        self, images: Any, labels: Sequence[int] | np.ndarray | torch.Tensor, descriptions: Sequence[str],
+        temperature: float | None = None,
+    ) -> dict[str, float]:
+        """Zero-shot classification of ``images`` against one description per class: :func:`calibration_stats`."""
+        p = self.probs(self.encode_images(images), self.prototypes(descriptions), temperature)
+        return calibration_stats(p, labels)
+
+    def zero_shot_top1(
+        self, images: Any, labels: Sequence[int] | np.ndarray | torch.Tensor, descriptions: Sequence[str]
+    ) -> float:
+        """Fraction of images whose most similar class description is their own class's."""
+        return self.zero_shot(images, labels, descriptions)["top1"]
+
+
+# --------------------------------------------------------------------------------------------
+# MaKD's aspect targets from CLIP
+# --------------------------------------------------------------------------------------------
+
+
+class ClipAspectScorer:
+    """P(yes) per image and aspect question from a CLIP teacher, fgkd's stand-in for MaKD's MLLM.
+
+    For question i with affirmative statement a_i and negative statement n_i::
+
+        q_i = softmax(s * [cos(f, g(a_i)), cos(f, g(n_i))])[0]
+
+    where f is the image embedding, g the text encoder and s = exp(t) CLIP's learned logit scale.
+
+    Args:
+        teacher: a :class:`ClipTeacher`, or a name for :func:`fgkd.teachers.get_teacher`.
+        batch_size: images per forward pass (None: the teacher's).
+        **teacher_options: passed to ``get_teacher`` when ``teacher`` is a name.
+    """
+
+    name = "clip"
+
+    def __init__(self, teacher: ClipTeacher | str = "embedded-L", *, batch_size: int | None = None, **teacher_options: Any) -> None:
+        if isinstance(teacher, str):
+            from fgkd.teachers import get_teacher
+
+            teacher = get_teacher(teacher, **teacher_options)
+        elif teacher_options:
+            raise ValueError(
+                f"ClipAspectScorer: options {sorted(teacher_options)} only apply when teacher is a name, "
+                f"but a built teacher ({teacher!r}) was given"
+            )
+        if not isinstance(teacher, ClipTeacher):
+            raise ValueError(f"ClipAspectScorer: teacher must be a ClipTeacher or a name, got {type(teacher).__name__}")
+        self.teacher = teacher
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"ClipAspectScorer({self.teacher!r})"
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What determines the scores (stable across runs: keys the aspect-score cache)."""
+        return {
+            "scorer": self.name,
+            "rule": "P(yes) = softmax(logit_scale * [cos(img, affirmative), cos(img, negative)])[0]",
+            "teacher": self.teacher.name,
+            "teacher_key": self.teacher.key,
+            "logit_scale": round(self.teacher.logit_scale, 6),
+        }
+
+    @staticmethod
+    def statements(questions: Sequence[Any]) -> tuple[list[str], list[str]]:
+        """The affirmative and negative statement of each question (``AspectQuestion`` fields)."""
+        if not questions:
+            raise ValueError("ClipAspectScorer: no questions given")
+        missing = [getattr(q, "text", repr(q)) for q in questions if getattr(q, "affirmative", None) is None
+                   or getattr(q, "negative", None) is None]
+        if missing:
+            raise ValueError(
+                f"ClipAspectScorer needs an affirmative and a negative statement per question; "
+                f"{len(missing)} question(s) have none (no rule could rephrase them), e.g. {missing[0]!r}. "
+                f"Give them statements (AspectQuestion(text, affirmative=..., negative=...)) or drop them"
+            )
+        return [q.affirmative for q in questions], [q.negative for q in questions]
+
+    @torch.no_grad()
+    def score(self, images: Any, questions: Sequence[Any], batch_size: int | None = None) -> torch.Tensor:
+        """``[N, Q]`` float32 P(yes) in [0, 1] for N images and Q questions.
+
+        ``images``: anything :meth:`ClipTeacher.encode_images` takes, a dataset included.
+        """
+        affirmative, negative = self.statements(questions)
+        f = self.teacher.encode_images(images, batch_size=batch_size or self.batch_size)  # N x d
+        g_yes = self.teacher.encode_texts(affirmative)  # Q x d
+        g_no = self.teacher.encode_texts(negative)  # Q x d
+        logits = self.teacher.logit_scale * torch.stack([f @ g_yes.T, f @ g_no.T], dim=-1)  # N x Q x 2
+        return logits.softmax(dim=-1)[..., 0].float()

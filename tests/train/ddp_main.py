@@ -1,0 +1,12 @@
+"""torchrun target for test_ddp.py: registers the test fakes, then runs ``python -m fgkd.train``'s main."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import train_fakes  # noqa: E402,F401  (registers fake:blobs and the test_tiny backbone)
+
+from fgkd.train.__main__ import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
