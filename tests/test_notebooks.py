@@ -113,10 +113,18 @@ def test_params_file_in_every_set_validates(path, params_set):
     check_params(params_set, [path], check_files=params_set != "paper")
 
 
+@pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory):
+    # One cache for all smoke notebooks, as in a real reproduce: the smoke teachers are trained
+    # by the first notebook that needs them and reused by the others.
+    return tmp_path_factory.mktemp("smoke_cache")
+
+
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_with_smoke_params(path, tmp_path):
+def test_notebook_runs_with_smoke_params(path, tmp_path, smoke_cache, monkeypatch):
+    monkeypatch.setenv("FGKD_CACHE_DIR", str(smoke_cache))
     result = execute_notebook(path, load_params("smoke", path), tmp_path)
     assert result.ok, f"{path.name} failed in cell {result.failing_cell} ({result.failing_source!r}): {result.error}"
     suffixes = {Path(a).suffix for a in result.artefacts}
