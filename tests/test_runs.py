@@ -112,7 +112,7 @@ def test_lead_and_makd_runs(tmp_path, monkeypatch):
     llm = write_llm_files(tmp_path)
     lead = get_or_train(lead_config(llm_options=llm, teacher_mode="cached"), teacher=tiny_teacher())
     assert lead.path.parent.name == "lead" and 0 <= lead.metrics["mAP"] <= 100
-    assert len(lead.meta["descriptions"]) == 4
+    assert len(lead.meta["descriptions"]) == 4 and lead.meta["teacher_key"].startswith("embedded-S")
     ce = get_or_train(makd_config(llm_options=llm, alpha=0.0))
     ours = get_or_train(makd_config(llm_options=llm))
     assert ce.path.parent.name == ours.path.parent.name == "makd" and ce.path != ours.path

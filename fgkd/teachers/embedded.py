@@ -23,6 +23,7 @@ training is checkpointed every epoch and resumes after an interruption.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,7 +107,7 @@ class EmbeddedTeacherConfig:
             for d in self.domains
         ]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Hash of the config, the architecture JSON and the pools' render keys.
 
@@ -148,7 +149,7 @@ def embedded_config(name: str = "embedded-M", **overrides: Any) -> EmbeddedTeach
 
 
 def pretraining_pool(config: EmbeddedTeacherConfig) -> tuple[np.ndarray, list[str]]:
-    """Images (uint8 ``[N, S, S, 3]``) and captions of the world's pre-training split, all domains."""
+    """Images (uint8 ``[N, S, S, 3]``) and captions of the world's pre-training splits, all domains."""
     from fgkd.data.world import World
 
     images, captions = [], []
@@ -175,8 +176,9 @@ def teacher_folder(config: EmbeddedTeacherConfig) -> Path:
 def build_model(config: EmbeddedTeacherConfig, pretrained: str | Path | None = None) -> tuple[torch.nn.Module, Any, Any]:
     """``(model, tokenizer, preprocess)`` through open_clip; random init from ``train.seed`` if no weights."""
     register_embedded_configs()
-    torch.manual_seed(config.train.seed)  # open_clip's initialisation draws from the global generator
-    with hub_offline():
+    # open_clip initialises from the global generator: seed it, and give the caller's state back.
+    with torch.random.fork_rng(devices=[]), hub_offline():
+        torch.manual_seed(config.train.seed)
         model, _, preprocess = open_clip.create_model_and_transforms(
             config.arch, pretrained=None if pretrained is None else str(pretrained), force_image_size=config.image_size
         )

@@ -148,7 +148,11 @@ def train_clip(
     mean_t, std_t = torch.tensor(mean), torch.tensor(std)
 
     model.train()
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+    # The fused CPU kernel is several times faster than the default loop over tensors (the 49k-token
+    # embedding table dominates the parameter count); betas and eps are open_clip's defaults.
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6, fused=True
+    )
     loss_fn = open_clip.ClipLoss()
     state = {"epoch": 0, "history": [], "seconds": 0.0}
     if checkpoint.exists():

@@ -211,7 +211,7 @@ class LeadConfig(_Config):
     data_root: str | None = None  # folder of a real dataset (runtime: not hashed)
     image_size: int = 224  # training crop; test: resize image_size*256/224 then centre crop
     # --- student (MoCo v2 query/key encoders)
-    method: str = "lead"  # lead | moco (LEAD without KD) | simclr | ibot (Table 5 baselines)
+    method: str = "lead"  # lead | moco (LEAD without KD) | simclr | ibot (Table 5 baselines; a tiny ViT)
     backbone: str = "resnet50"  # fgkd.models.get_backbone name
     pretrained: bool = True  # ImageNet weights (LEAD section 11)
     small_input: bool = False  # CIFAR-style stem for 32-64 px images
@@ -315,7 +315,8 @@ class LeadConfig(_Config):
             return frozenset(teacher | simclr)
         if self.method == "simclr":
             return frozenset(teacher | moco)
-        return frozenset(teacher | moco | simclr)  # ibot: the model's own defaults
+        # ibot: fgkd's tiny iBOT ViT with its own defaults; the ResNet-family fields do not apply
+        return frozenset(teacher | moco | simclr | {"backbone", "pretrained", "small_input"})
 
 
 @dataclass(frozen=True, eq=True)

@@ -209,7 +209,8 @@ class LeadMethod(Method):
         plain = load_split(cfg, "train")  # PIL images: the teacher's own preprocessing applies
         names = category_names(cfg, plain)
         descriptions = class_descriptions(cfg, names, plain)
-        self.meta.update(categories=names, descriptions=descriptions)
+        # The run hash names the teacher; its key records which weights that name resolved to.
+        self.meta.update(categories=names, descriptions=descriptions, teacher_key=getattr(teacher, "key", None))
         if cfg.teacher_mode == "cached":
             from fgkd.teachers.outputs import teacher_outputs
 
