@@ -171,3 +171,32 @@ def test_training_learns_a_learnable_pool_and_the_teacher_is_cached(monkeypatch)
     labels = np.repeat(np.arange(4), 16)
     top1 = teacher.zero_shot_top1(images, labels, [f"a photo of a {c} square" for c in colours])
     assert top1 > 0.5  # chance is 0.25
+
+
+# -- the real default teacher ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_small_teacher(tmp_path_factory):
+    """The default ``embedded-S``, trained once for this module in its own cache folder."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FGKD_CACHE_DIR", str(tmp_path_factory.mktemp("teacher_cache")))
+        teacher = get_teacher("embedded-S", progress=False)
+    torch.set_num_threads(threads)
+    return teacher
+
+
+@pytest.mark.slow
+def test_default_teacher_is_informative_imperfect_and_unsure_where_wrong(default_small_teacher):
+    from fgkd.teachers.calibration import CalibrationSpec, calibrate
+
+    spec = CalibrationSpec()
+    row = calibrate(default_small_teacher, "bird", spec)
+    # Unseen target classes: clearly above chance, clearly below perfect (full table for all
+    # teachers and domains: scripts/calibrate_teachers.py).
+    assert 3 * row["chance"] < row["top1"] < 0.9
+    # LEAD's entropy weights assume the teacher is less sure where it is wrong.
+    assert row["entropy_wrong"] > row["entropy_right"]
+    assert default_small_teacher.provenance["config_hash"] == embedded_config("embedded-S").key
