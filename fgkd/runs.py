@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torch import nn
 
 from fgkd.io import atomic_savez, atomic_torch_save, atomic_write_json
@@ -122,6 +123,18 @@ def get_or_train(cfg: Config, **method_options: Any) -> Run:
     info = ddp.current()
     if ddp.broadcast_object(run.done):
         return run
+    if info.world_size == 1:
+        # Notebooks executed in parallel (`fgkd reproduce --jobs N`) share runs: the second process
+        # to ask for a run waits for the first to finish it instead of training it again.
+        run.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(run.path.parent / f"{run.path.name}.lock")):
+            if run.done:
+                return run
+            return _train_and_store(cfg, run, info, method_options)
+    return _train_and_store(cfg, run, info, method_options)
+
+
+def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str, Any]) -> Run:
     if info.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run.path / "config.json", {"family": cfg.kind, "hash": cfg.config_hash(), **cfg.to_dict()})

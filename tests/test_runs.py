@@ -121,3 +121,25 @@ def test_lead_and_makd_runs(tmp_path, monkeypatch):
     test = ours.features("test")
     assert test["aspect_logits"].shape == test["scorer_probs"].shape == (32, 4)
     assert ours.model().num_aspects == 4 and ours.meta["questions"][0] == "Is the object red?"
+
+
+def test_a_run_finished_by_another_process_while_waiting_is_not_trained_again(count_training):
+    """`fgkd reproduce --jobs N`: a second notebook asking for a run being trained waits for it."""
+    import threading
+
+    from filelock import FileLock
+
+    cfg = lead_config(method="moco")
+    finished = get_or_train(cfg)
+    metrics = (finished.path / "metrics.json").read_bytes()
+    (finished.path / "metrics.json").unlink()  # as if another process were still training it
+    lock = FileLock(str(finished.path.parent / f"{finished.path.name}.lock"))
+    result = {}
+    with lock:
+        waiter = threading.Thread(target=lambda: result.setdefault("run", get_or_train(cfg)))
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive(), "get_or_train must wait for the process holding the run's lock"
+        (finished.path / "metrics.json").write_bytes(metrics)  # the other process finishes
+    waiter.join(timeout=30)
+    assert result["run"].done and count_training == [cfg.config_hash()]

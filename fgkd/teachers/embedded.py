@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import open_clip
 import torch
+from filelock import FileLock
 
 from fgkd.io import atomic_torch_save, atomic_write_json, stable_hash
 from fgkd.paths import cache_dir
@@ -214,6 +215,16 @@ def train_embedded_teacher(
     final = folder / "teacher.pt"
     if final.exists():
         return final
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Notebooks run in parallel may ask for the same teacher: one trains it, the others wait.
+    with FileLock(str(folder.parent / f"{folder.name}.lock")):
+        if final.exists():
+            return final
+        return _train(config, folder, final, progress, max_epochs_this_call, pool)
+
+
+def _train(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: bool,
+           max_epochs_this_call: int | None, pool: tuple[np.ndarray, list[str]] | None) -> Path:
     start = time.perf_counter()
     images, captions = pool if pool is not None else pretraining_pool(config)
     model, tokenizer, preprocess = build_model(config)
