@@ -5,6 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PARAMS ?= embedded
+# Notebooks executed at once (each with its share of the cores); runs they share are trained once.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # torch and torchvision are installed first, from these specs: on this kind of machine they are
 # served from local disk (a CPU-capable build). Override on other machines, e.g.
 #   make test TORCH_SPEC="torch==2.9.1 torchvision==0.24.1"
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(VENV)/bin/fgkd reproduce --params $(PARAMS)
+	$(VENV)/bin/fgkd reproduce --params $(PARAMS) --jobs $(JOBS)
 
 test: $(STAMP)
 	$(PY) -m pytest
