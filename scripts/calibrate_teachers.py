@@ -13,6 +13,7 @@ predictions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-classes", type=int, default=CalibrationSpec.num_classes)
     parser.add_argument("--max-words", type=int, default=CalibrationSpec.max_words, help="description length")
     parser.add_argument("--llm", default=CalibrationSpec.llm, help="description backend (fgkd.llm)")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[CalibrationSpec.temperature],
+                        help="T of p_t for the entropy columns (e.g. 0.02 0.1)")
     parser.add_argument("--json", type=Path, help="also write the rows (and training times) here")
     args = parser.parse_args(argv)
 
@@ -58,10 +61,14 @@ def main(argv: list[str] | None = None) -> int:
                  f"{params['text'] / 1e6:.2f} M)") if params else ""
         print(f"  {row['teacher']:<12} load {row['load_seconds']:.1f} s{extra}")
 
-    rows = calibration_table(teachers, args.domains, spec)
-    print(f"\nzero-shot on unseen target classes ({spec.split} split, {spec.llm} descriptions of "
-          f"{spec.max_words} words, T = 0.02)")
-    print(format_table(rows))
+    rows = []
+    for temperature in args.temperatures:
+        spec = dataclasses.replace(spec, temperature=temperature)
+        table = calibration_table(teachers, args.domains, spec)
+        print(f"\nzero-shot on unseen target classes ({spec.split} split, {spec.llm} descriptions of "
+              f"{spec.max_words} words, T = {temperature})")
+        print(format_table(table))
+        rows += table
     if args.json:
         atomic_write_json(args.json, {"spec": spec.__dict__, "teachers": info, "rows": rows})
     return 0

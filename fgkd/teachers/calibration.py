@@ -7,7 +7,7 @@ on the target classes' test images (classes the teacher never saw) against one L
 per class:
 
 - zero-shot top-1 (chance is 1 / C);
-- mean normalised entropy H of p_t = softmax(f . P^T / 0.02) on right and on wrong predictions.
+- mean normalised entropy H of p_t = softmax(f . P^T / T) on right and on wrong predictions.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ class CalibrationSpec:
     split: str = "test"
     llm: str = "template"  # description backend (fgkd.llm.get_llm)
     max_words: int = 70  # LEAD's description length
+    temperature: float = 0.02  # T of p_t (LEAD's; the embedded params use 0.1); top-1 does not depend on it
 
     def __post_init__(self) -> None:
+        if not isinstance(self.temperature, (int, float)) or isinstance(self.temperature, bool) or self.temperature <= 0:
+            raise ValueError(f"CalibrationSpec.temperature must be a number > 0, got {self.temperature!r}")
         if self.split not in ("train", "test"):
             raise ValueError(f"CalibrationSpec.split must be 'train' or 'test' (target classes), got {self.split!r}")
         for name in ("image_size", "num_classes", "max_words"):
@@ -53,8 +56,9 @@ def calibrate(teacher: ClipTeacher, domain: str, spec: CalibrationSpec = Calibra
 
     world = World(WorldConfig(domain=domain, num_classes=spec.num_classes, image_size=spec.image_size, seed=spec.world_seed))
     data = world.split(spec.split)
-    stats = teacher.zero_shot(data.images, data.labels, domain_descriptions(world, spec))
-    return {"teacher": teacher.name, "domain": domain, "chance": 1.0 / spec.num_classes, **stats}
+    stats = teacher.zero_shot(data.images, data.labels, domain_descriptions(world, spec), spec.temperature)
+    return {"teacher": teacher.name, "domain": domain, "chance": 1.0 / spec.num_classes,
+            "temperature": spec.temperature, **stats}
 
 
 def calibration_table(

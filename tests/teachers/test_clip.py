@@ -318,3 +318,17 @@ def test_hub_offline_restores_the_environment(monkeypatch):
     with hub_offline():
         assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE is True
     assert "HF_HUB_OFFLINE" not in os.environ and constants.HF_HUB_OFFLINE == before
+
+
+def test_calibration_temperature_changes_entropy_not_top1(teacher):
+    from fgkd.teachers.calibration import CalibrationSpec, calibrate
+
+    spec = CalibrationSpec(num_classes=4, image_size=32, max_words=12)
+    sharp = calibrate(teacher, "car", spec)
+    soft = calibrate(teacher, "car", CalibrationSpec(num_classes=4, image_size=32, max_words=12, temperature=1.0))
+    assert sharp["temperature"] == 0.02 and soft["temperature"] == 1.0
+    assert soft["top1"] == sharp["top1"]
+    mean_h = lambda r: r["entropy_right"] * r["top1"] + r["entropy_wrong"] * (1 - r["top1"])  # noqa: E731
+    assert mean_h(soft) > mean_h(sharp)
+    with pytest.raises(ValueError, match="temperature"):
+        CalibrationSpec(temperature=0)
