@@ -670,26 +670,12 @@ class EntropyExamples:
         })
 
 
-class _ImagesOnly:
-    """A dataset seen without its ``classes``: the teacher is scored against the run's categories,
-    which may differ from the classes (Figure 3), so ``teacher_outputs`` must not compare the two."""
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        return self.dataset[i]
-
-
 def teacher_test_outputs(run: Any, *, split: str = "test", teacher: Any = None):
     """The frozen teacher's outputs (``fgkd.teachers.TeacherOutputs``: p_t, H, P...) on every
     ``split`` image of a finished LEAD run, over the run's own categories and descriptions
     (``run.meta``); cached by ``teacher_outputs``. Returns ``(outputs, plain dataset)``."""
     from fgkd.teachers import get_teacher, teacher_outputs
-    from fgkd.train.lead import dataset_id, load_split
+    from fgkd.train.lead import Unlabelled, dataset_id, load_split
 
     cfg = run.cfg
     if cfg.method != "lead":
@@ -703,7 +689,7 @@ def teacher_test_outputs(run: Any, *, split: str = "test", teacher: Any = None):
     text_config = {"llm_backend": cfg.llm_backend, "llm_style": cfg.llm_style, "llm_options": cfg.llm_options,
                    "max_words": cfg.max_words, "word_removal": cfg.word_removal,
                    "num_categories": cfg.num_categories, "seed": cfg.seed}
-    source = plain if categories == list(plain.classes) else _ImagesOnly(plain)
+    source = plain if categories == list(plain.classes) else Unlabelled(plain)
     out = teacher_outputs(teacher, source, descriptions, dataset_id=dataset_id(cfg), split=split,
                           text_config=text_config, temperature=cfg.kd_temperature)
     return out, plain

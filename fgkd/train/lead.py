@@ -98,8 +98,9 @@ def category_names(cfg: LeadConfig, dataset: Any) -> list[str]:
     return classes + extra[: k - len(classes)]
 
 
-class _Unlabelled(torch.utils.data.Dataset):
-    """A dataset without ``classes``: the teacher is scored against categories, not the classes."""
+class Unlabelled(torch.utils.data.Dataset):
+    """A dataset seen without its ``classes``: the teacher is scored against the run's categories,
+    which may differ from the classes (Figure 3), so ``teacher_outputs`` must not compare the two."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -214,7 +215,7 @@ class LeadMethod(Method):
         if cfg.teacher_mode == "cached":
             from fgkd.teachers.outputs import teacher_outputs
 
-            source = plain if len(names) == len(plain.classes) and names == list(plain.classes) else _Unlabelled(plain)
+            source = plain if len(names) == len(plain.classes) and names == list(plain.classes) else Unlabelled(plain)
             out = teacher_outputs(teacher, source, descriptions, dataset_id=dataset_id(cfg), split="train",
                                   text_config=self._text_config(), temperature=cfg.kd_temperature)
             self.prototypes = out.prototypes.float().to(device)  # [C', d]
