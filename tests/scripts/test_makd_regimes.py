@@ -1,0 +1,48 @@
+"""scripts/makd_regimes.py on the smoke recipe: one row per regime, gaps are the differences."""
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "makd_regimes.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("makd_regimes", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_table_rows_and_gaps(tmp_path, capsys, monkeypatch):
+    script = load_script()
+    out = tmp_path / "regimes.csv"
+    assert script.main(["--params", "smoke", "--epochs", "1", "--fractions", "1.0", "0.5", "--csv", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["fraction"]) == [1.0, 0.5]
+    for label in ("Base", "MaKD", "MaKD random"):
+        assert table[label].between(0, 100).all()
+    assert (table["MaKD - Base"] == table["MaKD"] - table["Base"]).all()
+    assert (table["MaKD - random"] == table["MaKD"] - table["MaKD random"]).all()
+    assert "recipe of params/smoke/makd_main.yaml" in capsys.readouterr().out
+
+    # A second call reads every run from the run store instead of training it again.
+    import fgkd.runs
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored run was trained again")
+
+    monkeypatch.setattr(fgkd.runs, "_train_and_store", no_training)
+    again = tmp_path / "again.csv"
+    script.main(["--params", "smoke", "--epochs", "1", "--fractions", "1.0", "0.5", "--csv", str(again)])
+    second = pd.read_csv(again)
+    assert (second[["Base", "MaKD", "MaKD random"]] == table[["Base", "MaKD", "MaKD random"]]).all().all()
+
+
+def test_unknown_backbone_fails_before_training(tmp_path):
+    script = load_script()
+    with pytest.raises(ValueError, match="unknown backbone"):
+        script.main(["--params", "smoke", "--backbones", "resnet19"])
