@@ -358,6 +358,9 @@ class ClipTeacher:
 # --------------------------------------------------------------------------------------------
 
 
+DEFAULT_SCORER_TEACHER = "embedded-L"  # ClipAspectScorer's teacher when none is named
+
+
 class ClipAspectScorer:
     """P(yes) per image and aspect question from a CLIP teacher, fgkd's stand-in for MaKD's MLLM.
 
@@ -375,7 +378,7 @@ class ClipAspectScorer:
 
     name = "clip"
 
-    def __init__(self, teacher: ClipTeacher | str = "embedded-L", *, batch_size: int | None = None, **teacher_options: Any) -> None:
+    def __init__(self, teacher: ClipTeacher | str = DEFAULT_SCORER_TEACHER, *, batch_size: int | None = None, **teacher_options: Any) -> None:
         if isinstance(teacher, str):
             from fgkd.teachers import get_teacher
 

@@ -27,7 +27,7 @@ import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import open_clip
@@ -267,6 +267,26 @@ def _train(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: b
     atomic_write_json(folder / "provenance.json", provenance)
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     return final
+
+
+_IDENTITY_MEMO: dict[str, str] = {}
+
+
+def teacher_identity(name: str, options: Mapping[str, Any] | None = None) -> str | None:
+    """The cache key of embedded teacher ``name`` built with ``options``; None for other names.
+
+    Runs that use an embedded teacher put this key in their own hash, so a changed recipe or
+    architecture of the teacher never returns a run distilled from the old one. Pretrained
+    teachers are identified by their name alone. Runtime options (``device``, ``progress``,
+    ``batch_size``) do not change the teacher.
+    """
+    if name not in EMBEDDED_TEACHERS:
+        return None
+    overrides = {k: v for k, v in (options or {}).items() if k not in ("device", "progress", "batch_size")}
+    memo = f"{name}:{stable_hash(overrides)}"
+    if memo not in _IDENTITY_MEMO:
+        _IDENTITY_MEMO[memo] = embedded_config(name, **overrides).key
+    return _IDENTITY_MEMO[memo]
 
 
 def load_embedded_teacher(

@@ -300,6 +300,15 @@ class LeadConfig(_Config):
     def uses_teacher(self) -> bool:
         return self.method == "lead"
 
+    def hash_dict(self) -> dict[str, Any]:
+        from fgkd.teachers.embedded import teacher_identity
+
+        d = super().hash_dict()
+        key = teacher_identity(self.teacher, self.teacher_options) if self.uses_teacher else None
+        if key is not None:  # an embedded teacher: its recipe, not just its name, identifies the run
+            d["teacher_key"] = key
+        return d
+
     @property
     def run_method(self) -> str:
         return self.method
@@ -452,10 +461,22 @@ class MakdConfig(_Config):
         return frozenset(unused)
 
     def hash_dict(self) -> dict[str, Any]:
+        from fgkd.teachers.clip import DEFAULT_SCORER_TEACHER
+        from fgkd.teachers.embedded import teacher_identity
+
         d = super().hash_dict()
         d["milestones"] = list(self.lr_milestones)  # None and its explicit value are the same run
         if self.kd_teacher is not None:  # the teacher is identified by its own hash, runtime keys ignored
             d["kd_teacher"] = MakdConfig.from_dict(self.kd_teacher).config_hash()
+        if self.scorer == "clip" and "scorer" not in self.unused_fields():
+            options = dict(self.scorer_options)
+            key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
+            if key is not None:
+                d["scorer_teacher_key"] = key
+        if self.uses_zero_shot and self.mllm_teacher is not None:
+            key = teacher_identity(self.mllm_teacher)
+            if key is not None:
+                d["mllm_teacher_key"] = key
         return d
 
 

@@ -128,3 +128,32 @@ def test_configs_are_frozen_and_hashable():
     with pytest.raises(Exception):
         cfg.lr = 1.0
     assert hash(cfg) == hash(LeadConfig(dataset_options={"num_classes": 4}))
+
+
+def test_an_embedded_teachers_recipe_is_part_of_the_run_hash(monkeypatch):
+    import fgkd.teachers.embedded as embedded
+
+    lead = LeadConfig(teacher="embedded-M")
+    scorer_m = MakdConfig(scorer="clip", scorer_options={"teacher": "embedded-M"})
+    scorer_default = MakdConfig(scorer="clip")  # ClipAspectScorer's default teacher, embedded-L
+    zero_shot = MakdConfig(scorer="oracle", mllm_kd_weight=1.0, mllm_teacher="embedded-M")
+    before = [c.config_hash() for c in (lead, scorer_m, scorer_default, zero_shot)]
+    assert lead.hash_dict()["teacher_key"] == embedded.embedded_config("embedded-M").key
+    assert scorer_default.hash_dict()["scorer_teacher_key"] == embedded.embedded_config("embedded-L").key
+
+    assert lead.replace(teacher_options={"epochs": 3}).hash_dict()["teacher_key"] == \
+        embedded.embedded_config("embedded-M", epochs=3).key
+
+    # A new default recipe of the embedded teachers gives every run that uses them a new hash.
+    monkeypatch.setattr(embedded, "_IDENTITY_MEMO", {})
+    monkeypatch.setitem(embedded._DEFAULT_EPOCHS, "embedded-M", 99)
+    monkeypatch.setitem(embedded._DEFAULT_EPOCHS, "embedded-L", 99)
+    after = [c.config_hash() for c in (lead, scorer_m, scorer_default, zero_shot)]
+    assert all(a != b for a, b in zip(before, after))
+
+
+def test_pretrained_and_unused_teachers_add_no_teacher_key():
+    assert "teacher_key" not in LeadConfig(teacher="ViT-B-16/openai").hash_dict()
+    assert "teacher_key" not in LeadConfig(method="moco", teacher="embedded-M").hash_dict()
+    assert "scorer_teacher_key" not in MakdConfig(alpha=0.0, scorer="clip").hash_dict()
+    assert "scorer_teacher_key" not in MakdConfig(scorer="clip", targets="random").hash_dict()
