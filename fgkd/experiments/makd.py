@@ -192,7 +192,9 @@ class Recipe:
         """The CLIP teacher whose zero-shot class logits stand in for the MLLM's (``clip`` scorer),
         None when the scorer has its own (``vlm``) or has none (``oracle``)."""
         if self.scorer == "clip":
-            return self.scorer_model or "embedded-L"  # ClipAspectScorer's default teacher
+            from fgkd.teachers.clip import DEFAULT_SCORER_TEACHER
+
+            return self.scorer_model or DEFAULT_SCORER_TEACHER
         return None
 
     @property

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -272,17 +273,25 @@ def _train(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: b
 _IDENTITY_MEMO: dict[str, str] = {}
 
 
+@functools.lru_cache(maxsize=None)
+def _load_options() -> frozenset[str]:
+    """:func:`load_embedded_teacher`'s own keywords: how the teacher is loaded, not which one."""
+    params = inspect.signature(load_embedded_teacher).parameters.values()
+    return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def teacher_identity(name: str, options: Mapping[str, Any] | None = None) -> str | None:
     """The cache key of embedded teacher ``name`` built with ``options``; None for other names.
 
     Runs that use an embedded teacher put this key in their own hash, so a changed recipe or
     architecture of the teacher never returns a run distilled from the old one. Pretrained
-    teachers are identified by their name alone. Runtime options (``device``, ``progress``,
-    ``batch_size``) do not change the teacher.
+    teachers are identified by their name alone. ``options`` are :func:`load_embedded_teacher`'s:
+    its own keywords (``device``, ``progress``...) do not change the weights; the rest are
+    :func:`embedded_config` overrides and do (``batch_size`` is the training batch).
     """
     if name not in EMBEDDED_TEACHERS:
         return None
-    overrides = {k: v for k, v in (options or {}).items() if k not in ("device", "progress", "batch_size")}
+    overrides = {k: v for k, v in (options or {}).items() if k not in _load_options()}
     memo = f"{name}:{stable_hash(overrides)}"
     if memo not in _IDENTITY_MEMO:
         _IDENTITY_MEMO[memo] = embedded_config(name, **overrides).key

@@ -470,6 +470,7 @@ class MakdConfig(_Config):
             d["kd_teacher"] = MakdConfig.from_dict(self.kd_teacher).config_hash()
         if self.scorer == "clip" and "scorer" not in self.unused_fields():
             options = dict(self.scorer_options)
+            options.pop("batch_size", None)  # ClipAspectScorer's own forward batch, not the teacher's
             key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
             if key is not None:
                 d["scorer_teacher_key"] = key

@@ -143,6 +143,13 @@ def test_an_embedded_teachers_recipe_is_part_of_the_run_hash(monkeypatch):
 
     assert lead.replace(teacher_options={"epochs": 3}).hash_dict()["teacher_key"] == \
         embedded.embedded_config("embedded-M", epochs=3).key
+    # Loading keywords do not make another teacher; a training override (batch_size) does.
+    assert embedded.teacher_identity("embedded-M", {"device": "cpu", "progress": False}) == \
+        lead.hash_dict()["teacher_key"]
+    assert embedded.teacher_identity("embedded-M", {"batch_size": 64}) == \
+        embedded.embedded_config("embedded-M", batch_size=64).key != lead.hash_dict()["teacher_key"]
+    assert scorer_m.replace(scorer_options={"teacher": "embedded-M", "batch_size": 7}).hash_dict()[
+        "scorer_teacher_key"] == scorer_m.hash_dict()["scorer_teacher_key"]
 
     # A new default recipe of the embedded teachers gives every run that uses them a new hash.
     monkeypatch.setattr(embedded, "_IDENTITY_MEMO", {})
