@@ -23,7 +23,10 @@ from fgkd.experiments import makd
 from fgkd.params import resolve_params_set
 from fgkd.runs import get_or_train
 
-VARIANTS = {"Base": {"alpha": 0.0}, "MaKD": {}, "MaKD random": {"targets": "random"}}
+
+def variants(ours):
+    """The three runs of a row, from the grids the notebooks use: Base (alpha = 0), MaKD, random targets."""
+    return {"Base": makd.base_config(ours), "MaKD": ours, "MaKD random": makd.target_grid(ours)["random"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in args.seeds:
                     recipe = makd.recipe_from({**params, "backbone": backbone, "epochs": epochs, "seeds": str(seed)})
                     row = {"backbone": backbone, "epochs": epochs, "fraction": fraction, "seed": seed}
-                    for label, changes in VARIANTS.items():
-                        cfg = recipe.config(args.dataset, train_fraction=fraction, **changes)
+                    for label, cfg in variants(recipe.config(args.dataset, train_fraction=fraction)).items():
                         start = time.perf_counter()
                         run = get_or_train(cfg)
                         row[label] = float(run.metrics["top1"])
