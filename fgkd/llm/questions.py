@@ -33,6 +33,12 @@ class AspectQuestion:
         rule: the ground truth as a conjunction of clauses ``(attribute, allowed values)``: "yes"
             iff every clause's attribute takes one of its allowed values. Lets an oracle answer
             per image (context attributes vary per image): :meth:`answer_for`. World only.
+        contrasts: the question as closed choices, for a CLIP scorer: one ``(statements, yes)``
+            per clause, where ``statements`` describe every answer the aspect can take ("a photo
+            of a bird with red wings", "... with blue wings", ...) and ``yes`` indexes those that
+            mean "yes". A contrastive model cannot read "without" (it scores "with red wings" and
+            "without red wings" alike), but it can tell red wings from blue ones; None when the
+            alternatives are unknown (questions from a real LLM).
     """
 
     text: str
@@ -42,6 +48,7 @@ class AspectQuestion:
     value: str | None = None
     answers: tuple[int, ...] | None = None
     rule: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    contrasts: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
@@ -73,6 +80,8 @@ class AspectQuestion:
                     f"(attribute, allowed values) clauses with at least one value each, got {self.rule!r}"
                 )
             object.__setattr__(self, "rule", rule)
+        if self.contrasts is not None:
+            object.__setattr__(self, "contrasts", _normalise_contrasts(self.text, self.contrasts))
 
     def answer_for(self, values: Mapping[str, str]) -> int:
         """The true answer (1/0) for an object with attribute ``values`` (``{name: value}``)."""
@@ -90,17 +99,19 @@ class AspectQuestion:
             d["answers"] = list(d["answers"])
         if d["rule"] is not None:
             d["rule"] = [[attr, list(allowed)] for attr, allowed in d["rule"]]
+        if d["contrasts"] is not None:
+            d["contrasts"] = [[list(statements), list(yes)] for statements, yes in d["contrasts"]]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AspectQuestion":
-        allowed_keys = ("text", "affirmative", "negative", "attribute", "value", "answers", "rule")
+        allowed_keys = ("text", "affirmative", "negative", "attribute", "value", "answers", "rule", "contrasts")
         unknown = set(d) - set(allowed_keys)
         if unknown:
             raise ValueError(
                 f"AspectQuestion.from_dict: unknown keys {sorted(unknown)}; allowed: {', '.join(allowed_keys)}"
             )
-        answers, rule = d.get("answers"), d.get("rule")
+        answers, rule, contrasts = d.get("answers"), d.get("rule"), d.get("contrasts")
         return cls(
             text=d["text"],
             affirmative=d.get("affirmative"),
@@ -109,6 +120,7 @@ class AspectQuestion:
             value=d.get("value"),
             answers=None if answers is None else tuple(answers),
             rule=None if rule is None else tuple((attr, tuple(allowed)) for attr, allowed in rule),
+            contrasts=None if contrasts is None else tuple((tuple(st), tuple(yes)) for st, yes in contrasts),
         )
 
     @classmethod
@@ -118,6 +130,32 @@ class AspectQuestion:
         statements = derive_statements(text)
         affirmative, negative = statements if statements is not None else (None, None)
         return cls(text=text, affirmative=affirmative, negative=negative)
+
+
+def _normalise_contrasts(text: str, contrasts: Any) -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:
+    """``contrasts`` as tuples, checked: each clause has >= 2 distinct statements and a non-empty,
+    proper subset of them as "yes" (else the clause answers nothing)."""
+    out = []
+    try:
+        clauses = [(tuple(statements), tuple(int(i) for i in yes)) for statements, yes in contrasts]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"AspectQuestion {text!r}: contrasts must be ((statements...), (yes indices...)) per clause, "
+            f"got {contrasts!r}"
+        ) from None
+    for statements, yes in clauses:
+        if len(statements) < 2 or len(set(statements)) != len(statements) or not all(
+                isinstance(st, str) and st.strip() for st in statements):
+            raise ValueError(f"AspectQuestion {text!r}: each contrast clause needs >= 2 distinct non-empty "
+                             f"statements, got {statements!r}")
+        if not yes or len(set(yes)) != len(yes) or len(yes) >= len(statements) or not all(
+                0 <= i < len(statements) for i in yes):
+            raise ValueError(f"AspectQuestion {text!r}: the yes indices {yes!r} must be a non-empty proper "
+                             f"subset of range({len(statements)})")
+        out.append((statements, yes))
+    if not out:
+        raise ValueError(f"AspectQuestion {text!r}: contrasts is empty; give None instead")
+    return tuple(out)
 
 
 def answer_matrix(questions: Sequence[AspectQuestion]) -> np.ndarray:

@@ -288,7 +288,8 @@ class TemplateLLM(LLM):
         def add(text, affirmative, negative, attribute, value, rule):
             q = AspectQuestion(text, affirmative, negative, attribute, value, rule=rule)
             answers = tuple(q.answer_for(c.values) for c in classes)
-            out.append(AspectQuestion(text, affirmative, negative, attribute, value, answers, rule))
+            out.append(AspectQuestion(text, affirmative, negative, attribute, value, answers, rule,
+                                      contrasts=tuple(self._contrast(attr, allowed) for attr, allowed in rule)))
 
         for spec in self._specs.values():
             for value in spec.values:
@@ -328,6 +329,17 @@ class TemplateLLM(LLM):
                 f"a photo of {a_noun} without {phrase}", f"{parts[i].name}+{parts[j].name}",
                 f"{v1}+{v2}", ((parts[i].name, (v1,)), (parts[j].name, (v2,))))
         return out
+
+    def _contrast(self, attribute: str, allowed: Sequence[str]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """One clause of ``AspectQuestion.contrasts``: a caption-like statement per value of
+        ``attribute`` ("a photo of a bird with red wings."), and the indices of ``allowed``."""
+        spec = self._specs[attribute]
+        a_noun = _article(self.noun)
+        if _is_context(spec):
+            statements = tuple(f"a photo of {a_noun} {_phrase(spec, v)}." for v in spec.values)
+        else:
+            statements = tuple(f"a photo of {a_noun} with {_phrase(spec, v)}." for v in spec.values)
+        return statements, tuple(i for i, v in enumerate(spec.values) if v in allowed)
 
     def aspect_questions(
         self,

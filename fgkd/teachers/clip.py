@@ -361,14 +361,29 @@ class ClipTeacher:
 DEFAULT_SCORER_TEACHER = "embedded-L"  # ClipAspectScorer's teacher when none is named
 
 
+# Bumped when ClipAspectScorer's scoring rule changes: it keys the aspect-score cache (provenance)
+# and the hash of every MaKD run scored by it, so no run keeps targets from an older rule.
+# 1: affirmative vs negative statement; 2: closed choices (AspectQuestion.contrasts) when present.
+CLIP_SCORER_VERSION = 2
+
+
 class ClipAspectScorer:
     """P(yes) per image and aspect question from a CLIP teacher, fgkd's stand-in for MaKD's MLLM.
 
-    For question i with affirmative statement a_i and negative statement n_i::
+    A question with ``contrasts`` (closed choices: per clause c, statements t_c1..t_cK, one per
+    answer the aspect can take, and the set Y_c of those meaning "yes") is scored as a zero-shot
+    classification over its answers, a product over its clauses::
+
+        q_i = prod_c sum_{k in Y_c} softmax_k(s * cos(f, g(t_ck)))
+
+    Otherwise, with affirmative statement a_i and negative statement n_i::
 
         q_i = softmax(s * [cos(f, g(a_i)), cos(f, g(n_i))])[0]
 
-    where f is the image embedding, g the text encoder and s = exp(t) CLIP's learned logit scale.
+    f is the image embedding, g the text encoder and s = exp(t) CLIP's learned logit scale. The
+    closed-choice form exists because a contrastive text encoder does not read negation: on
+    world:bird the embedded-M teacher's affirmative-vs-negative P(yes) had a mean per-question ROC
+    AUC of 0.47 against the world's ground truth (worse than chance), the closed-choice form 0.72.
 
     Args:
         teacher: a :class:`ClipTeacher`, or a name for :func:`fgkd.teachers.get_teacher`.
@@ -401,7 +416,10 @@ class ClipAspectScorer:
         """What determines the scores (stable across runs: keys the aspect-score cache)."""
         return {
             "scorer": self.name,
-            "rule": "P(yes) = softmax(logit_scale * [cos(img, affirmative), cos(img, negative)])[0]",
+            "version": CLIP_SCORER_VERSION,
+            "rule": "P(yes) = prod over contrast clauses of the yes-statements' softmax(logit_scale * cos(img, "
+                    "statements)) mass; questions without contrasts: softmax(logit_scale * [cos(img, affirmative), "
+                    "cos(img, negative)])[0]",
             "teacher": self.teacher.name,
             "teacher_key": self.teacher.key,
             "logit_scale": round(self.teacher.logit_scale, 6),
@@ -409,7 +427,8 @@ class ClipAspectScorer:
 
     @staticmethod
     def statements(questions: Sequence[Any]) -> tuple[list[str], list[str]]:
-        """The affirmative and negative statement of each question (``AspectQuestion`` fields)."""
+        """The affirmative and negative statement of each question without ``contrasts``
+        (``AspectQuestion`` fields)."""
         if not questions:
             raise ValueError("ClipAspectScorer: no questions given")
         missing = [getattr(q, "text", repr(q)) for q in questions if getattr(q, "affirmative", None) is None
@@ -428,9 +447,27 @@ class ClipAspectScorer:
 
         ``images``: anything :meth:`ClipTeacher.encode_images` takes, a dataset included.
         """
-        affirmative, negative = self.statements(questions)
+        if not questions:
+            raise ValueError("ClipAspectScorer: no questions given")
+        paired = [q for q in questions if getattr(q, "contrasts", None) is None]
+        affirmative, negative = self.statements(paired) if paired else ([], [])
         f = self.teacher.encode_images(images, batch_size=batch_size or self.batch_size)  # N x d
-        g_yes = self.teacher.encode_texts(affirmative)  # Q x d
-        g_no = self.teacher.encode_texts(negative)  # Q x d
-        logits = self.teacher.logit_scale * torch.stack([f @ g_yes.T, f @ g_no.T], dim=-1)  # N x Q x 2
-        return logits.softmax(dim=-1)[..., 0].float()
+        # Each distinct statement is encoded once: the questions on one attribute share theirs.
+        texts = sorted({t for q in questions for statements, _ in (getattr(q, "contrasts", None) or ())
+                        for t in statements} | set(affirmative) | set(negative))
+        sims = self.teacher.logit_scale * (f @ self.teacher.encode_texts(texts).T)  # N x T
+        column = {t: j for j, t in enumerate(texts)}
+        out = torch.empty(f.shape[0], len(questions), dtype=torch.float32)
+        pairs = iter(zip(affirmative, negative))
+        for i, q in enumerate(questions):
+            contrasts = getattr(q, "contrasts", None)
+            if contrasts is None:
+                yes, no = next(pairs)
+                out[:, i] = sims[:, [column[yes], column[no]]].softmax(dim=-1)[:, 0].float()
+                continue
+            p = torch.ones(f.shape[0])
+            for statements, yes_idx in contrasts:
+                probs = sims[:, [column[t] for t in statements]].softmax(dim=-1)
+                p = p * probs[:, list(yes_idx)].sum(dim=-1).float()
+            out[:, i] = p.clamp_(0.0, 1.0)  # a sum of softmax terms can round to just above 1
+        return out

@@ -461,7 +461,7 @@ class MakdConfig(_Config):
         return frozenset(unused)
 
     def hash_dict(self) -> dict[str, Any]:
-        from fgkd.teachers.clip import DEFAULT_SCORER_TEACHER
+        from fgkd.teachers.clip import CLIP_SCORER_VERSION, DEFAULT_SCORER_TEACHER
         from fgkd.teachers.embedded import teacher_identity
 
         d = super().hash_dict()
@@ -474,6 +474,7 @@ class MakdConfig(_Config):
             key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
             if key is not None:
                 d["scorer_teacher_key"] = key
+            d["clip_scorer_version"] = CLIP_SCORER_VERSION
         if self.uses_zero_shot and self.mllm_teacher is not None:
             key = teacher_identity(self.mllm_teacher)
             if key is not None:

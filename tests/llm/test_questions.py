@@ -72,6 +72,24 @@ def test_aspect_question_validation_and_round_trip():
         AspectQuestion.from_dict({"text": "Q?", "answer": [1]})
 
 
+def test_contrasts_are_validated_and_round_trip():
+    contrasts = ((("with red wings", "with blue wings", "with green wings"), (0,)),
+                 (("in a forest", "in a desert"), (1,)))
+    q = AspectQuestion("Red wings in a desert?", contrasts=[[list(s), list(y)] for s, y in contrasts])
+    assert q.contrasts == contrasts  # lists normalised to tuples: hashable, comparable
+    assert AspectQuestion.from_dict(q.to_dict()) == q
+    hash(q)
+    for bad, match in [(((("one",), (0,)),), ">= 2 distinct"),
+                       (((("a", "a"), (0,)),), ">= 2 distinct"),
+                       (((("a", "b"), ()),), "proper subset"),
+                       (((("a", "b"), (0, 1)),), "proper subset"),
+                       (((("a", "b"), (2,)),), "proper subset"),
+                       ((), "empty"),
+                       ((("a", "b"),), "per clause")]:
+        with pytest.raises(ValueError, match=match):
+            AspectQuestion("Q?", contrasts=bad)
+
+
 def test_answer_matrix_is_class_by_question():
     qs = [AspectQuestion("A?", answers=(1, 0, 0)), AspectQuestion("B?", answers=(0, 1, 1))]
     m = answer_matrix(qs)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fgkd.data.world import DOMAINS, World, WorldConfig
-from fgkd.llm import answer_matrix, get_llm
+from fgkd.llm import AspectQuestion, answer_matrix, get_llm
 from fgkd.llm.questions import answers_from_indices
 from fgkd.llm.template import rank_questions
 
@@ -90,6 +90,19 @@ def test_question_answers_match_class_attributes(world):
     # Ranked by discrimination: the top question splits the classes, none in the top 10 is constant.
     assert all(0 < sum(q.answers) < len(world.classes) for q in questions[:10])
     assert answer_matrix(questions).shape == (len(world.classes), 50)
+
+
+def test_contrasts_list_every_value_and_mark_the_rule_as_yes(world):
+    questions = get_llm("template", world=world).aspect_questions(world.class_names, 100, 50)
+    for q in questions:
+        assert q.contrasts is not None and len(q.contrasts) == len(q.rule)
+        for (attr, allowed), (statements, yes) in zip(q.rule, q.contrasts, strict=True):
+            spec = world.domain.attribute(attr)
+            assert len(statements) == len(spec.values)  # one closed choice per value of the aspect
+            assert [spec.values[i] for i in yes] == [v for v in spec.values if v in allowed]
+            for value, statement in zip(spec.values, statements, strict=True):
+                assert spec.phrase(value) in statement and "without" not in statement
+    assert AspectQuestion.from_dict(questions[0].to_dict()) == questions[0]
 
 
 def test_per_image_answers_follow_the_rules(world):

@@ -230,6 +230,28 @@ def test_aspect_scorer_is_softmax_over_affirmative_and_negative(teacher):
     assert scorer.provenance["teacher_key"] == teacher.key
 
 
+def test_aspect_scorer_uses_closed_choices_when_a_question_has_contrasts(teacher):
+    colours = ("a photo of a bird with red wings.", "a photo of a bird with blue wings.",
+               "a photo of a bird with green wings.")
+    scenes = ("a photo of a bird in a forest.", "a photo of a bird in a desert.")
+    questions = [
+        AspectQuestion("Red or green wings?", contrasts=((colours, (0, 2)),)),
+        AspectQuestion("Blue wings in a desert?", contrasts=((colours, (1,)), (scenes, (1,)))),
+        AspectQuestion("Is the bird in a forest?", "a photo of a bird in a forest", "a photo of a bird not in a forest"),
+    ]
+    images = _images(5)
+    q = ClipAspectScorer(teacher=teacher).score(images, questions)
+    assert q.shape == (5, 3)
+    f, s = teacher.encode_images(images), teacher.logit_scale
+    p_colour = (s * f @ teacher.encode_texts(list(colours)).T).softmax(-1)
+    p_scene = (s * f @ teacher.encode_texts(list(scenes)).T).softmax(-1)
+    assert torch.allclose(q[:, 0], p_colour[:, 0] + p_colour[:, 2], atol=1e-5)
+    assert torch.allclose(q[:, 1], p_colour[:, 1] * p_scene[:, 1], atol=1e-5)  # a conjunction: the product
+    yes, no = teacher.encode_texts([questions[2].affirmative, questions[2].negative])
+    assert torch.allclose(q[:, 2], torch.sigmoid(s * (f @ yes - f @ no)), atol=1e-5)  # no contrasts: the pair
+    assert ClipAspectScorer(teacher=teacher).provenance["version"] == 2
+
+
 def test_aspect_scorer_rejects_questions_without_statements(teacher):
     with pytest.raises(ValueError, match="affirmative and a negative"):
         ClipAspectScorer(teacher=teacher).score(_images(1), [AspectQuestion("Is it nice?")])

@@ -159,6 +159,16 @@ def test_an_embedded_teachers_recipe_is_part_of_the_run_hash(monkeypatch):
     assert all(a != b for a, b in zip(before, after))
 
 
+def test_a_new_clip_scoring_rule_gives_clip_scored_runs_a_new_hash(monkeypatch):
+    from fgkd.teachers import clip
+
+    scored, oracle, base = MakdConfig(scorer="clip"), MakdConfig(scorer="oracle"), MakdConfig(alpha=0.0, scorer="clip")
+    before = [c.config_hash() for c in (scored, oracle, base)]
+    monkeypatch.setattr(clip, "CLIP_SCORER_VERSION", clip.CLIP_SCORER_VERSION + 1)
+    after = [c.config_hash() for c in (scored, oracle, base)]
+    assert after[0] != before[0] and after[1:] == before[1:]
+
+
 def test_pretrained_and_unused_teachers_add_no_teacher_key():
     assert "teacher_key" not in LeadConfig(teacher="ViT-B-16/openai").hash_dict()
     assert "teacher_key" not in LeadConfig(method="moco", teacher="embedded-M").hash_dict()
