@@ -29,6 +29,22 @@ def variants(ours):
     return {"Base": makd.base_config(ours), "MaKD": ours, "MaKD random": makd.target_grid(ours)["random"]}
 
 
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``["alpha=5", "world_test_per_class=100"]`` as a dict, values read as YAML scalars; the
+    recipe validates names and types."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        if key.strip() not in makd.Recipe.field_names():
+            raise SystemExit(f"--set {key.strip()}: not a MaKD recipe key; one of {', '.join(makd.Recipe.field_names())}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="embedded", help="params set whose makd_main.yaml gives the recipe")
@@ -37,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, nargs="+", default=None, help="default: the recipe's epochs")
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0], help="training fractions")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="recipe changes, e.g. alpha=5 world_test_per_class=100 (types as in the params file)")
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
 
     pset = resolve_params_set(args.params)
-    params = pset.read("makd_main")
+    params = {**pset.read("makd_main"), **parse_overrides(args.overrides)}
     base_recipe = makd.recipe_from(params)
     backbones = args.backbones or [base_recipe.backbone]
     epochs_list = args.epochs or [base_recipe.epochs]

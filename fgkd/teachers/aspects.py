@@ -11,7 +11,8 @@ Every scorer here returns that matrix::
 
 Backends:
     vlm     any transformers image-text-to-text model (``fgkd.teachers.vlm``): MaKD's method.
-    clip    a CLIP teacher scoring an affirmative vs a negative statement (``fgkd.teachers.clip``).
+    clip    a CLIP teacher: zero-shot over the aspect's closed choices when the question lists them
+            (template questions), else an affirmative vs a negative statement (``fgkd.teachers.clip``).
     oracle  ground truth of the procedural world plus controlled noise: for ablations and tests
             only, NOT a model.
 

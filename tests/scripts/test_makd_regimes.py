@@ -46,3 +46,13 @@ def test_unknown_backbone_fails_before_training(tmp_path):
     script = load_script()
     with pytest.raises(ValueError, match="unknown backbone"):
         script.main(["--params", "smoke", "--backbones", "resnet19"])
+
+
+def test_set_overrides_recipe_keys_and_rejects_others():
+    script = load_script()
+    assert script.parse_overrides(["alpha=5", "world_test_per_class=100", "seeds=0"]) == {
+        "alpha": 5, "world_test_per_class": 100, "seeds": 0}
+    with pytest.raises(SystemExit, match="not a MaKD recipe key"):
+        script.parse_overrides(["alpah=5"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        script.parse_overrides(["alpha"])
