@@ -114,7 +114,7 @@ class Recipe:
 
     world_classes: int = 20  # target classes C of a world dataset
     world_train_per_class: int = 30  # training images per class of a world dataset
-    world_test_per_class: int = 20  # test images per class of a world dataset
+    world_test_per_class: int = 100  # test images per class of a world dataset (2000 at C = 20: a Top-1 standard error near 1 point)
     image_size: int = 32  # training crop (world render size)
     backbone: str = "resnet18"
     pretrained: bool = False
