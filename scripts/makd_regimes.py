@@ -7,7 +7,8 @@ notebook or an earlier call trained are read, not retrained.
 
     python scripts/makd_regimes.py                                   # the recipe as shipped
     python scripts/makd_regimes.py --epochs 5 15 --backbones resnet18 mobilenet_v1 --seeds 0 1
-    python scripts/makd_regimes.py --epochs 60 --fractions 0.4 --csv makd_regimes.csv
+    python scripts/makd_regimes.py --epochs 30 --fractions 0.4 --seeds 0 1 2 --csv makd_regimes.csv  # docs/embedded_makd.md
+    python scripts/makd_regimes.py --epochs 15 --set scorer=oracle oracle_noise=0.0 alpha=5
 """
 
 from __future__ import annotations
