@@ -296,12 +296,12 @@ class TemplateLLM(LLM):
                 phrase = _phrase(spec, value)
                 rule = ((spec.name, (value,)),)
                 if not _is_context(spec):
-                    add(f"Does the {noun} have {phrase}?", f"a photo of {a_noun} with {phrase}",
+                    add(f"Does the {noun} have {phrase}?", _statement(a_noun, phrase, context=False),
                         f"a photo of {a_noun} without {phrase}", spec.name, value, rule)
                 else:
                     # "Is the bird in a forest?", but "Is the bird seen at dusk?" for the light.
                     verb = "" if spec.kind == "scene" else "seen "
-                    add(f"Is the {noun} {verb}{phrase}?", f"a photo of {a_noun} {phrase}",
+                    add(f"Is the {noun} {verb}{phrase}?", _statement(a_noun, phrase, context=True),
                         f"a photo of {a_noun} not {phrase}", spec.name, value, rule)
         for spec in self._specs.values():
             seen_groups: set[frozenset[str]] = set()
@@ -312,7 +312,7 @@ class TemplateLLM(LLM):
                 seen_groups.add(group)
                 phrase = _group_phrase(spec, word)
                 rule = ((spec.name, tuple(v for v in spec.values if v in group)),)
-                add(f"Does the {noun} have {phrase}?", f"a photo of {a_noun} with {phrase}",
+                add(f"Does the {noun} have {phrase}?", _statement(a_noun, phrase, context=False),
                     f"a photo of {a_noun} without {phrase}", spec.name, word, rule)
         parts = [spec for spec in self._specs.values() if not _is_context(spec)]
         pairs = sorted({
@@ -325,7 +325,7 @@ class TemplateLLM(LLM):
         for k in self._rng("conjunctions").permutation(len(pairs)):
             i, j, v1, v2 = pairs[k]
             phrase = f"{_phrase(parts[i], v1)} and {_phrase(parts[j], v2)}"
-            add(f"Does the {noun} have {phrase}?", f"a photo of {a_noun} with {phrase}",
+            add(f"Does the {noun} have {phrase}?", _statement(a_noun, phrase, context=False),
                 f"a photo of {a_noun} without {phrase}", f"{parts[i].name}+{parts[j].name}",
                 f"{v1}+{v2}", ((parts[i].name, (v1,)), (parts[j].name, (v2,))))
         return out
@@ -334,11 +334,9 @@ class TemplateLLM(LLM):
         """One clause of ``AspectQuestion.contrasts``: a caption-like statement per value of
         ``attribute`` ("a photo of a bird with red wings."), and the indices of ``allowed``."""
         spec = self._specs[attribute]
-        a_noun = _article(self.noun)
-        if _is_context(spec):
-            statements = tuple(f"a photo of {a_noun} {_phrase(spec, v)}." for v in spec.values)
-        else:
-            statements = tuple(f"a photo of {a_noun} with {_phrase(spec, v)}." for v in spec.values)
+        a_noun, context = _article(self.noun), _is_context(spec)
+        # With the caption's full stop: the statements read like the captions the teacher learned.
+        statements = tuple(_statement(a_noun, _phrase(spec, v), context) + "." for v in spec.values)
         return statements, tuple(i for i, v in enumerate(spec.values) if v in allowed)
 
     def aspect_questions(
@@ -421,6 +419,12 @@ def _domain_noun(world: Any) -> str:
 
 def _is_context(spec: Any) -> bool:
     return bool(getattr(spec, "context", False))
+
+
+def _statement(a_noun: str, phrase: str, context: bool) -> str:
+    """ "a photo of a bird with red wings" (a part), "a photo of a bird in a forest" (context):
+    the affirmative statement of a question and, with a full stop, a closed choice's statement."""
+    return f"a photo of {a_noun} {phrase}" if context else f"a photo of {a_noun} with {phrase}"
 
 
 def _phrase(spec: Any, value: str) -> str:
