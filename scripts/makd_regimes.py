@@ -38,11 +38,12 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        if key.strip() not in makd.Recipe.field_names():
-            raise SystemExit(f"--set {key.strip()}: not a MaKD recipe key; one of {', '.join(makd.Recipe.field_names())}")
-        out[key.strip()] = yaml.safe_load(value)
+        if key not in makd.Recipe.field_names():
+            raise SystemExit(f"--set {key}: not a MaKD recipe key; one of {', '.join(makd.Recipe.field_names())}")
+        out[key] = yaml.safe_load(value)
     return out
 
 

@@ -1,25 +1,14 @@
 """benchmarks/makd_cost.py on the smoke recipe: both variants measured, the aspect head's parameters exact."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "makd_cost.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("makd_cost", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
-def test_cost_benchmark_measures_base_and_ours(tmp_path):
+def test_cost_benchmark_measures_base_and_ours(tmp_path, load_repo_script):
     out = tmp_path / "cost.json"
-    assert load_script().main(["--params", "smoke", "--rounds", "1", "--json", str(out)]) == 0
+    assert load_repo_script("benchmarks/makd_cost.py").main(["--params", "smoke", "--rounds", "1", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     base, ours = result["best"]["Base"], result["best"]["Ours"]
     # The only extra parameters: Q aspect rows (weights + bias) on ResNet18's 512-d features.
@@ -29,6 +18,6 @@ def test_cost_benchmark_measures_base_and_ours(tmp_path):
     assert result["ratio"]["train s/epoch"] == pytest.approx(ours["train s/epoch"] / base["train s/epoch"])
 
 
-def test_cost_benchmark_rejects_a_single_epoch():
+def test_cost_benchmark_rejects_a_single_epoch(load_repo_script):
     with pytest.raises(SystemExit, match="epochs must be >= 2"):
-        load_script().main(["--params", "smoke", "--epochs", "1"])
+        load_repo_script("benchmarks/makd_cost.py").main(["--params", "smoke", "--epochs", "1"])

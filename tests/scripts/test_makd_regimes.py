@@ -1,24 +1,12 @@
 """scripts/makd_regimes.py on the smoke recipe: one row per regime, gaps are the differences."""
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "makd_regimes.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("makd_regimes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
-def test_table_rows_and_gaps(tmp_path, capsys, monkeypatch):
-    script = load_script()
+def test_table_rows_and_gaps(tmp_path, capsys, monkeypatch, load_repo_script):
+    script = load_repo_script("scripts/makd_regimes.py")
     out = tmp_path / "regimes.csv"
     assert script.main(["--params", "smoke", "--epochs", "1", "--fractions", "1.0", "0.5", "--csv", str(out)]) == 0
     table = pd.read_csv(out)
@@ -42,14 +30,14 @@ def test_table_rows_and_gaps(tmp_path, capsys, monkeypatch):
     assert (second[["Base", "MaKD", "MaKD random"]] == table[["Base", "MaKD", "MaKD random"]]).all().all()
 
 
-def test_unknown_backbone_fails_before_training(tmp_path):
-    script = load_script()
+def test_unknown_backbone_fails_before_training(tmp_path, load_repo_script):
+    script = load_repo_script("scripts/makd_regimes.py")
     with pytest.raises(ValueError, match="unknown backbone"):
         script.main(["--params", "smoke", "--backbones", "resnet19"])
 
 
-def test_set_overrides_recipe_keys_and_rejects_others():
-    script = load_script()
+def test_set_overrides_recipe_keys_and_rejects_others(load_repo_script):
+    script = load_repo_script("scripts/makd_regimes.py")
     assert script.parse_overrides(["alpha=5", "world_test_per_class=100", "seeds=0"]) == {
         "alpha": 5, "world_test_per_class": 100, "seeds": 0}
     with pytest.raises(SystemExit, match="not a MaKD recipe key"):
