@@ -20,6 +20,11 @@ relative paths in params mean the same as when they were validated, ``output_dir
 it with nbconvert's ``HTMLExporter`` and write the index. A failing notebook is recorded with its
 failing cell and error and does not stop the others; ``--jobs N`` runs notebooks in N processes.
 Each notebook's output folder is emptied first, so no stale file from an earlier run is indexed.
+
+Scheduling (what makes a cold run short): the embedded CLIP teachers the notebooks name are trained
+first, the most expensive first, one per process, so no notebook sits waiting on another's
+teacher lock; then the notebooks start longest first (:data:`COLD_SECONDS`), so the long ones
+do not end up alone at the end.
 """
 
 from __future__ import annotations
@@ -56,6 +61,17 @@ NOTEBOOK_ORDER = (
     "makd_main", "makd_ablations", "makd_aspect_counts", "makd_aspect_analysis", "makd_tsne",
     "makd_less_data", "makd_kd_extension", "makd_cost",
 )
+
+# Rough seconds of each notebook in a cold embedded reproduce, teachers trained before: the MaKD
+# ones as measured (2026-12-01, 2 CPU cores, --jobs 2); a LEAD one is the runs it trains first
+# (the others are shared) times 55 s, a measured LEAD run. Only the order matters: longest first.
+COLD_SECONDS = {
+    "makd_main": 1430, "makd_ablations": 510, "lead_main": 330, "makd_aspect_counts": 190,
+    "makd_less_data": 180, "makd_kd_extension": 180, "lead_num_images": 165, "lead_vs_ssl": 110,
+    "lead_word_removal": 110, "lead_text_length": 110, "lead_num_categories": 110, "lead_teacher_backbone": 110,
+    "makd_tsne": 80, "lead_llm_choice": 55, "lead_tsne": 40, "lead_entropy_examples": 30,
+    "makd_aspect_analysis": 25, "lead_descriptions": 20, "makd_cost": 20, "world_preview": 10,
+}
 
 
 @dataclass(frozen=True)
@@ -288,6 +304,57 @@ def _crashed(job: tuple[str, dict[str, Any], str, str, int | None], exc: BaseExc
                           html=None, output_dir=name, error=f"worker process died: {type(exc).__name__}: {exc}")
 
 
+# --- teachers first ------------------------------------------------------------------------------
+
+
+def teacher_jobs(notebooks: Sequence[Path], all_params: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The distinct embedded teachers the notebooks will train on first use, as ``(name, options)``,
+    the most expensive first. Each notebook's parameters are its defaults updated by the params set."""
+    from fgkd.experiments import lead, makd
+    from fgkd.params import notebook_parameters
+    from fgkd.teachers.embedded import embedded_config, training_cost
+
+    needs = {"lead_": lead.embedded_teachers, "makd_": makd.embedded_teachers}
+    found: dict[str, tuple[float, str, dict[str, Any]]] = {}
+    for nb in notebooks:
+        finder = next((f for prefix, f in needs.items() if nb.stem.startswith(prefix)), None)
+        if finder is None:
+            continue
+        params = {k: p.default for k, p in notebook_parameters(nb).items()}
+        params.update(all_params.get(nb.stem, {}))
+        for name, options in finder(params):
+            config = embedded_config(name, **options)
+            found.setdefault(config.key, (training_cost(config), name, options))
+    return [(name, options) for _, name, options in sorted(found.values(), key=lambda t: -t[0])]
+
+
+def _train_teacher(job: tuple[str, dict[str, Any], int | None]) -> tuple[str, float, str]:
+    """Train (or find cached) one embedded teacher: ``(name, seconds, error or "")``."""
+    name, options, threads = job
+    start = time.perf_counter()
+    try:
+        import torch
+
+        from fgkd.teachers.embedded import embedded_config, train_embedded_teacher
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        train_embedded_teacher(embedded_config(name, **options), progress=False)
+    except Exception as exc:  # the notebooks that need it will fail with their own message
+        return name, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
+    return name, time.perf_counter() - start, ""
+
+
+def _is_teacher_job(job: tuple) -> bool:
+    return len(job) == 3
+
+
+def longest_first(notebooks: Sequence[Path]) -> list[Path]:
+    """Notebooks in execution order: by :data:`COLD_SECONDS`, longest first; unknown ones last, in
+    report order."""
+    return sorted(notebooks, key=lambda nb: (-COLD_SECONDS.get(nb.stem, 0), _order_key(nb)))
+
+
 # --- the whole run ------------------------------------------------------------------------------
 
 
@@ -306,33 +373,46 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     set_dir.mkdir(parents=True, exist_ok=True)
 
     threads = max(1, (os.cpu_count() or 1) // config.jobs) if config.jobs > 1 else None
-    jobs = [(str(nb), all_params[nb.stem], str(set_dir), config.kernel, threads) for nb in notebooks]
+    teachers = [(name, options, threads) for name, options in teacher_jobs(notebooks, all_params)]
+    jobs = [(str(nb), all_params[nb.stem], str(set_dir), config.kernel, threads) for nb in longest_first(notebooks)]
     results: dict[str, NotebookResult] = {}
-    bar = tqdm(total=len(jobs), desc=f"fgkd reproduce ({pset.name})", unit="notebook", disable=not config.progress)
+    bar = tqdm(total=len(teachers) + len(jobs), desc=f"fgkd reproduce ({pset.name})", unit="step",
+               disable=not config.progress)
 
-    def record(result: NotebookResult) -> None:
+    def record(result: NotebookResult | tuple[str, float, str]) -> None:
+        bar.update(1)
+        if isinstance(result, tuple):  # a teacher
+            name, seconds, error = result
+            bar.set_postfix_str(f"teacher {name}: {'failed' if error else 'ready'}")
+            if error:
+                # stderr: the notebooks that need it fail and say so too; this says why first.
+                bar.write(f"FAILED teacher {name} after {seconds:.0f} s: {error}", file=sys.stderr)
+            return
         results[result.name] = result
         bar.set_postfix_str(f"{result.name}: {result.status}")
-        bar.update(1)
         if not result.ok:
             where = "" if result.failing_cell is None else f" in cell {result.failing_cell} ({result.failing_source!r})"
             bar.write(f"FAILED {result.name}{where}: {result.error}")
 
     try:
-        if config.jobs == 1 or len(jobs) == 1:
-            for job in jobs:
-                bar.set_postfix_str(f"running {Path(job[0]).stem}")
-                record(_execute_job(job))
+        if config.jobs == 1 or len(jobs) + len(teachers) == 1:
+            for job in [*teachers, *jobs]:
+                bar.set_postfix_str(f"teacher {job[0]}" if _is_teacher_job(job) else f"running {Path(job[0]).stem}")
+                record(_train_teacher(job) if _is_teacher_job(job) else _execute_job(job))
         else:
-            # spawn, not fork: the driver may hold torch/threads that must not be forked.
+            # spawn, not fork: the driver may hold torch/threads that must not be forked. Workers
+            # take jobs in submission order: the teachers first, then the notebooks longest first.
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(config.jobs, len(jobs)), mp_context=context) as pool:
-                futures = {pool.submit(_execute_job, job): job for job in jobs}
+            with ProcessPoolExecutor(max_workers=min(config.jobs, len(jobs) + len(teachers)), mp_context=context) as pool:
+                futures = {pool.submit(_train_teacher, job): job for job in teachers}
+                futures.update({pool.submit(_execute_job, job): job for job in jobs})
                 for future in as_completed(futures):
+                    job = futures[future]
                     try:
                         record(future.result())
                     except Exception as exc:  # the worker died (killed, out of memory): still one row
-                        record(_crashed(futures[future], exc))
+                        record((job[0], 0.0, f"worker process died: {exc}") if _is_teacher_job(job)
+                               else _crashed(job, exc))
     finally:
         bar.close()
 

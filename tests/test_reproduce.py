@@ -199,3 +199,48 @@ def test_reproduce_world_preview_smoke_end_to_end(tmp_path, capsys):
     assert 'href="world_preview.html"' in (set_dir / "index.html").read_text()
     md = (out / "world_preview.md").read_text()
     assert "| bird | CUB-200-2011 | 4 | 32 | 200 | 224 |" in md
+
+
+def test_embedded_set_trains_its_three_teachers_first_most_expensive_first():
+    notebooks = R.discover_notebooks()
+    params = R.check_params(R.resolve_params_set("embedded"), notebooks)
+    assert R.teacher_jobs(notebooks, params) == [("embedded-L", {}), ("embedded-M", {}), ("embedded-S", {})]
+    smoke = R.check_params(R.resolve_params_set("smoke"), notebooks)
+    tiny = {"epochs": 1, "world_options": {"pretrain_per_class": 2}}
+    assert R.teacher_jobs(notebooks, smoke) == [("embedded-M", tiny), ("embedded-S", tiny)]
+    only_world = [nb for nb in notebooks if nb.stem == "world_preview"]
+    assert R.teacher_jobs(only_world, params) == []
+
+
+def test_notebooks_start_longest_first_and_unknown_ones_last(tmp_path):
+    names = ("zeta", "lead_descriptions", "world_preview", "makd_main", "alpha", "lead_main")
+    paths = [tmp_path / f"{n}.ipynb" for n in names]
+    order = [p.stem for p in R.longest_first(paths)]
+    assert order == ["makd_main", "lead_main", "lead_descriptions", "world_preview", "alpha", "zeta"]
+
+
+def test_teachers_are_trained_before_any_notebook_and_a_failed_one_is_reported(tmp_path, capsys, monkeypatch):
+    import fgkd.teachers.embedded as E
+
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n"})
+    events = []
+    monkeypatch.setattr(R, "teacher_jobs", lambda nbs, params: [("embedded-S", {"epochs": 1}), ("embedded-M", {})])
+
+    def fake_train(config, progress=True):
+        events.append(("teacher", config.arch, config.train.epochs))
+        if config.arch == "embedded-M":
+            raise RuntimeError("no disk left")
+        return tmp_path / "teacher.pt"
+
+    real_execute = R._execute_job
+    monkeypatch.setattr(E, "train_embedded_teacher", fake_train)
+    monkeypatch.setattr(R, "_execute_job", lambda job: events.append(("notebook", Path(job[0]).stem)) or real_execute(job))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    code = main(["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports),
+                 "--no-progress"])
+    assert events == [("teacher", "embedded-S", 1), ("teacher", "embedded-M", 12), ("notebook", "good")]
+    err = capsys.readouterr().err
+    assert "FAILED teacher embedded-M" in err and "RuntimeError: no disk left" in err
+    assert code == 0  # the notebook did not need the teacher: it ran and is the only row

@@ -217,6 +217,16 @@ def teacher_options(teacher: str, epochs: int = 0, pool_per_class: int = 0) -> d
     return options
 
 
+def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The embedded CLIP teachers a LEAD notebook with these parameters trains on first use, as
+    ``(name, get_teacher options)``: its recipe's ``teacher`` and any ``teachers`` list (Table 3).
+    ``fgkd reproduce`` trains them before the notebooks, in parallel."""
+    names = [str(params.get("teacher", ""))]
+    names += [t.strip() for t in str(params.get("teachers", "")).split(",")]
+    epochs, pool = int(params.get("teacher_epochs", 0)), int(params.get("teacher_pool_per_class", 0))
+    return [(n, teacher_options(n, epochs, pool)) for n in dict.fromkeys(names) if n.startswith("embedded-")]
+
+
 def llm_options(llm: str, dataset: str, *, model: str = "", base_url: str = "", api_key_env: str = "") -> dict[str, Any]:
     """Backend options: the openai backend gets its model/endpoint and the coarse category of the
     classes (named in the description prompt); the template backend reads the world itself."""

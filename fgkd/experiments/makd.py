@@ -211,6 +211,17 @@ class Recipe:
         return f"{label[:-1]}, {self.epochs} epoch{'s' if self.epochs != 1 else ''})"
 
 
+def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The embedded CLIP teachers a MaKD notebook with these parameters trains on first use, as
+    ``(name, get_teacher options)``: the ``clip`` scorer's teacher and the ablation's other scorer
+    (``alt_scorer``). ``fgkd reproduce`` trains them before the notebooks, in parallel."""
+    from fgkd.teachers.clip import DEFAULT_SCORER_TEACHER
+
+    names = [str(params.get(f"{prefix}scorer_model", "")) or DEFAULT_SCORER_TEACHER
+             for prefix in ("", "alt_") if params.get(f"{prefix}scorer") == "clip"]
+    return [(n, {}) for n in dict.fromkeys(names) if n.startswith("embedded-")]
+
+
 def check_names(**lists: Sequence[str]) -> None:
     """Fail early on unknown names: ``check_names(datasets=[...], backbones=[...])``; a keyword
     ending in ``dataset(s)`` is checked against ``fgkd.data.list_datasets()``, ``backbone(s)``

@@ -190,6 +190,21 @@ def build_model(config: EmbeddedTeacherConfig, pretrained: str | Path | None = N
     return model, tokenizer, preprocess
 
 
+def training_cost(config: EmbeddedTeacherConfig) -> float:
+    """Multiply-adds of the transformer blocks over the whole training run, roughly: image tokens x
+    layers x width^2 plus text tokens x layers x width^2, per pool image and epoch. Only ratios
+    matter (``fgkd reproduce`` starts the most expensive teacher first)."""
+    model_cfg = open_clip.get_model_config(config.arch)
+    vision, text = model_cfg["vision_cfg"], model_cfg["text_cfg"]
+    if isinstance(vision["layers"], (list, tuple)):  # open_clip's ModifiedResNet: 32x downsampling
+        image = (config.image_size // 32) ** 2 * sum(vision["layers"]) * vision["width"] ** 2
+    else:
+        image = ((config.image_size // vision["patch_size"]) ** 2 + 1) * vision["layers"] * vision["width"] ** 2
+    caption = text.get("context_length", 77) * text["layers"] * text["width"] ** 2
+    pool = sum(w.pretrain_classes * w.pretrain_per_class for w in config.world_configs())
+    return float(config.train.epochs * pool * (image + caption))
+
+
 def count_parameters(arch: str) -> dict[str, int]:
     """Parameter counts of an embedded architecture (image tower, text tower, total)."""
     model, _, _ = build_model(embedded_config(arch))

@@ -409,3 +409,10 @@ def test_notebook_cells_are_valid_python(notebook):
                 ast.parse(cell.source)
             except SyntaxError as error:
                 pytest.fail(f"{notebook.name} cell {i}: {error}")
+
+
+def test_embedded_teachers_are_the_recipe_teacher_and_the_table3_list_with_their_options():
+    params = {"teacher": "embedded-M", "teachers": "embedded-S, embedded-M,ViT-B-16/openai", "teacher_epochs": 2,
+              "teacher_pool_per_class": 0}
+    assert lead.embedded_teachers(params) == [("embedded-M", {"epochs": 2}), ("embedded-S", {"epochs": 2})]
+    assert lead.embedded_teachers({"teacher": "ViT-L-14/openai"}) == []

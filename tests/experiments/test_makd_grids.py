@@ -377,3 +377,14 @@ def test_recipe_block_is_the_same_in_every_makd_params_file(params_set):
     first = next(iter(recipes.values()))
     assert all(r == first for r in recipes.values()), recipes
     makd.recipe_from(first)  # and it is a valid recipe
+
+
+def test_embedded_teachers_are_the_clip_scorers_only():
+    from fgkd.teachers.clip import DEFAULT_SCORER_TEACHER
+
+    assert makd.embedded_teachers({"scorer": "clip", "scorer_model": "", "alt_scorer": "clip",
+                                   "alt_scorer_model": "embedded-S"}) == [(DEFAULT_SCORER_TEACHER, {}), ("embedded-S", {})]
+    assert makd.embedded_teachers({"scorer": "clip", "scorer_model": "embedded-M", "alt_scorer": "clip",
+                                   "alt_scorer_model": "embedded-M"}) == [("embedded-M", {})]
+    assert makd.embedded_teachers({"scorer": "oracle", "alt_scorer": "vlm", "alt_scorer_model": "x/y"}) == []
+    assert makd.embedded_teachers({"scorer": "clip", "scorer_model": "ViT-B-16/openai"}) == []

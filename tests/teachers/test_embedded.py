@@ -201,3 +201,12 @@ def test_default_teacher_is_informative_imperfect_and_unsure_where_wrong(default
     # LEAD's entropy weights assume the teacher is less sure where it is wrong.
     assert row["entropy_wrong"] > row["entropy_right"]
     assert default_small_teacher.provenance["config_hash"] == embedded_config("embedded-S").key
+
+
+def test_training_cost_orders_the_teachers_and_scales_with_epochs_and_pool():
+    cost = {name: embedded_module.training_cost(embedded_config(name, epochs=10)) for name in EMBEDDED_TEACHERS}
+    assert cost["embedded-L"] > cost["embedded-M"] > cost["embedded-S"] > 0
+    m = embedded_config("embedded-M", epochs=10)
+    assert embedded_module.training_cost(embedded_config("embedded-M", epochs=5)) == pytest.approx(cost["embedded-M"] / 2)
+    half_pool = embedded_config("embedded-M", epochs=10, world_options={"pretrain_per_class": 3})
+    assert embedded_module.training_cost(half_pool) == pytest.approx(embedded_module.training_cost(m) / 2)
