@@ -1,6 +1,6 @@
 """The ``fgkd`` console command.
 
-    fgkd reproduce [--params NAME_OR_FOLDER] [--only NAME ...] [--jobs N] [--reports DIR]
+    fgkd reproduce [--params NAME_OR_FOLDER] [--only NAME ...] [--jobs N] [--reports DIR] [--force]
                    [--notebooks DIR] [--dry-run]
     fgkd preview [--out PATH] [--image-size N] [--seed S]
 
@@ -24,7 +24,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     try:
         config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
-                                 reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress)
+                                 reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress,
+                                 force=args.force)
         if args.dry_run:
             pset = resolve_params_set(config.params)
             notebooks = discover_notebooks(config.notebooks, config.only)
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reports root; results go to DIR/<params set>/ (default: reports)")
     rep.add_argument("--notebooks", type=Path, default=None, metavar="DIR",
                      help="folder of notebooks to run (default: the repository's notebooks/)")
+    rep.add_argument("--force", action="store_true",
+                     help="execute every notebook, also those whose notebook, params and fgkd source are unchanged "
+                          "since their last successful run (by default their results are kept)")
     rep.add_argument("--dry-run", action="store_true", help="validate the params and list the notebooks; run nothing")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_reproduce)

@@ -25,6 +25,11 @@ Scheduling (what makes a cold run short): the embedded CLIP teachers the noteboo
 first, the most expensive first, one per process, so no notebook sits waiting on another's
 teacher lock; then the notebooks start longest first (:data:`COLD_SECONDS`), so the long ones
 do not end up alone at the end.
+
+Re-runs: a notebook whose inputs did not change since its last successful run (the notebook file,
+its params, the fgkd package's source and the kernel: :func:`notebook_fingerprint`) is not executed
+again; its row, files and runtime are kept and marked "unchanged". ``--force`` executes every
+notebook anyway (e.g. after upgrading torch, which the fingerprint does not see).
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class ReproduceConfig:
     notebooks: Path | None = None  # folder of *.ipynb; None = the repository's notebooks/
     kernel: str = "python3"  # Jupyter kernel that executes the notebooks
     progress: bool = True  # show a tqdm bar over notebooks
+    force: bool = False  # execute notebooks whose inputs are unchanged since their last successful run
 
     def __post_init__(self) -> None:
         if not isinstance(self.jobs, int) or self.jobs < 1:
@@ -114,6 +120,8 @@ class NotebookResult:
     failing_source: str = ""  # the failing cell's first line
     headline: Headline | None = None
     earlier: bool = False  # True: kept from an earlier reproduce (this one ran other notebooks)
+    fingerprint: str = ""  # notebook_fingerprint() of the inputs this result came from
+    reused: bool = False  # True: inputs unchanged since this result, so the notebook was not executed again
 
     @property
     def ok(self) -> bool:
@@ -304,15 +312,51 @@ def _crashed(job: tuple[str, dict[str, Any], str, str, int | None], exc: BaseExc
                           html=None, output_dir=name, error=f"worker process died: {type(exc).__name__}: {exc}")
 
 
+# --- unchanged notebooks are not executed again ------------------------------------------------
+
+
+def package_digest() -> str:
+    """Hash of the fgkd package's source files (code, configs, reference numbers)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml", ".yml", ".json") and p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def notebook_fingerprint(notebook: Path, params: dict[str, Any], kernel: str, package: str | None = None) -> str:
+    """What a notebook's result depends on that fgkd can see: the notebook file, its params, the
+    fgkd source (``package``: :func:`package_digest`) and the kernel name."""
+    import hashlib
+
+    from fgkd.io import stable_hash
+
+    return stable_hash({"notebook": hashlib.sha256(Path(notebook).read_bytes()).hexdigest(), "params": params,
+                        "fgkd": package or package_digest(), "kernel": kernel})
+
+
+def _reusable(previous: NotebookResult | None, fingerprint: str, set_dir: Path) -> bool:
+    """An earlier successful result of the same inputs whose files are all still there."""
+    if previous is None or not previous.ok or previous.fingerprint != fingerprint:
+        return False
+    files = [previous.notebook, previous.html or "", *previous.artefacts]
+    return all(name and (set_dir / name).is_file() for name in files)
+
+
 # --- teachers first ------------------------------------------------------------------------------
 
 
 def teacher_jobs(notebooks: Sequence[Path], all_params: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """The distinct embedded teachers the notebooks will train on first use, as ``(name, options)``,
-    the most expensive first. Each notebook's parameters are its defaults updated by the params set."""
+    """The distinct embedded teachers the notebooks will train on first use (not trained yet), as
+    ``(name, options)``, the most expensive first. Each notebook's parameters are its defaults updated by the params set."""
     from fgkd.experiments import lead, makd
     from fgkd.params import notebook_parameters
     from fgkd.teachers.embedded import embedded_config, training_cost
+
+    from fgkd.teachers.embedded import teacher_folder
 
     needs = {"lead_": lead.embedded_teachers, "makd_": makd.embedded_teachers}
     found: dict[str, tuple[float, str, dict[str, Any]]] = {}
@@ -324,7 +368,8 @@ def teacher_jobs(notebooks: Sequence[Path], all_params: dict[str, dict[str, Any]
         params.update(all_params.get(nb.stem, {}))
         for name, options in finder(params):
             config = embedded_config(name, **options)
-            found.setdefault(config.key, (training_cost(config), name, options))
+            if not (teacher_folder(config) / "teacher.pt").is_file():  # trained ones cost nothing
+                found.setdefault(config.key, (training_cost(config), name, options))
     return [(name, options) for _, name, options in sorted(found.values(), key=lambda t: -t[0])]
 
 
@@ -372,10 +417,18 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     set_dir = (config.reports / pset.name).resolve()
     set_dir.mkdir(parents=True, exist_ok=True)
 
-    threads = max(1, (os.cpu_count() or 1) // config.jobs) if config.jobs > 1 else None
-    teachers = [(name, options, threads) for name, options in teacher_jobs(notebooks, all_params)]
-    jobs = [(str(nb), all_params[nb.stem], str(set_dir), config.kernel, threads) for nb in longest_first(notebooks)]
+    package = package_digest()
+    fingerprints = {nb.stem: notebook_fingerprint(nb, all_params[nb.stem], config.kernel, package) for nb in notebooks}
+    previous = {r.name: r for r in earlier_results(set_dir)}
     results: dict[str, NotebookResult] = {}
+    for nb in notebooks:
+        if not config.force and _reusable(previous.get(nb.stem), fingerprints[nb.stem], set_dir):
+            results[nb.stem] = replace(previous[nb.stem], earlier=False, reused=True)
+    to_run = [nb for nb in notebooks if nb.stem not in results]
+
+    threads = max(1, (os.cpu_count() or 1) // config.jobs) if config.jobs > 1 else None
+    teachers = [(name, options, threads) for name, options in teacher_jobs(to_run, all_params)]
+    jobs = [(str(nb), all_params[nb.stem], str(set_dir), config.kernel, threads) for nb in longest_first(to_run)]
     bar = tqdm(total=len(teachers) + len(jobs), desc=f"fgkd reproduce ({pset.name})", unit="step",
                disable=not config.progress)
 
@@ -388,6 +441,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
                 # stderr: the notebooks that need it fail and say so too; this says why first.
                 bar.write(f"FAILED teacher {name} after {seconds:.0f} s: {error}", file=sys.stderr)
             return
+        result = replace(result, fingerprint=fingerprints[result.name])
         results[result.name] = result
         bar.set_postfix_str(f"{result.name}: {result.status}")
         if not result.ok:
@@ -395,7 +449,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
             bar.write(f"FAILED {result.name}{where}: {result.error}")
 
     try:
-        if config.jobs == 1 or len(jobs) + len(teachers) == 1:
+        if config.jobs == 1 or len(jobs) + len(teachers) <= 1:
             for job in [*teachers, *jobs]:
                 bar.set_postfix_str(f"teacher {job[0]}" if _is_teacher_job(job) else f"running {Path(job[0]).stem}")
                 record(_train_teacher(job) if _is_teacher_job(job) else _execute_job(job))
@@ -457,7 +511,7 @@ def _links(result: NotebookResult) -> list[tuple[str, str]]:
 
 
 def _status_text(result: NotebookResult) -> str:
-    earlier = " (earlier run)" if result.earlier else ""
+    earlier = " (earlier run)" if result.earlier else " (unchanged, not re-run)" if result.reused else ""
     if result.ok:
         return "ok" + earlier
     where = f" in cell {result.failing_cell}" if result.failing_cell is not None else ""
@@ -506,8 +560,10 @@ def write_index(summary: ReproduceSummary, params_set: ParamsSet) -> tuple[Path,
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     total = sum(r.runtime_s for r in summary.results)
     n_failed = len(summary.failed)
+    n_reused = sum(r.reused for r in summary.results)
     status_line = (f"{len(summary.results) - n_failed} of {len(summary.results)} notebooks ran; "
-                   f"{n_failed} failed; {total:.1f} s of notebook time; params set '{params_set.name}' "
+                   f"{n_failed} failed; {n_reused} unchanged and not re-run; {total:.1f} s of notebook time "
+                   f"(as first measured); params set '{params_set.name}' "
                    f"({params_set.folder}); {stamp}.")
     kept = earlier_results(set_dir, exclude=[r.name for r in summary.results])
     rows_in_order = sorted([*summary.results, *kept], key=lambda r: _order_key(Path(r.name)))

@@ -244,3 +244,64 @@ def test_teachers_are_trained_before_any_notebook_and_a_failed_one_is_reported(t
     err = capsys.readouterr().err
     assert "FAILED teacher embedded-M" in err and "RuntimeError: no disk left" in err
     assert code == 0  # the notebook did not need the teacher: it ran and is the only row
+
+
+def test_unchanged_notebooks_are_not_executed_again_and_changed_or_forced_ones_are(tmp_path, monkeypatch):
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n", "other": "num_classes: 4\n"})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    args = ["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports), "--no-progress"]
+    executed = []
+    real_execute = R._execute_job
+    monkeypatch.setattr(R, "_execute_job", lambda job: executed.append(Path(job[0]).stem) or real_execute(job))
+
+    def rows():
+        return {n["name"]: n for n in json.loads((reports / "myparams" / "summary.json").read_text())["notebooks"]}
+
+    assert main(args) == 0 and sorted(executed) == ["good", "other"]
+    first = rows()
+    assert not first["good"]["reused"] and first["good"]["fingerprint"]
+
+    executed.clear()
+    assert main(args) == 0 and executed == []  # nothing changed: both kept
+    second = rows()
+    assert second["good"]["reused"] and second["good"]["runtime_s"] == first["good"]["runtime_s"]
+    assert "unchanged, not re-run" in (reports / "myparams" / "README.md").read_text()
+
+    (pdir / "other.yaml").write_text("num_classes: 5\n")  # changed params: that notebook runs again
+    assert main(args) == 0 and executed == ["other"]
+    assert (reports / "myparams" / "other" / "good.csv").read_text().splitlines()[1] == "5,12.5"
+
+    executed.clear()
+    (reports / "myparams" / "good" / "good.csv").unlink()  # a missing output file: run again
+    assert main(args) == 0 and executed == ["good"]
+
+    executed.clear()
+    assert main([*args, "--force"]) == 0 and sorted(executed) == ["good", "other"]
+    assert not rows()["good"]["reused"]
+
+
+def test_the_fingerprint_follows_the_notebook_params_and_package(tmp_path):
+    nb = tmp_path / "good.ipynb"
+    make_notebook(nb, GOOD_BODY)
+    base = R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc")
+    assert base == R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc")
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 4}, "python3", package="abc")
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abd")
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 3}, "other", package="abc")
+    make_notebook(nb, BAD_BODY)
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc")
+    assert len(R.package_digest()) == 64
+
+
+def test_teachers_already_trained_are_not_scheduled(monkeypatch):
+    import fgkd.teachers.embedded as E
+
+    notebooks = R.discover_notebooks()
+    params = R.check_params(R.resolve_params_set("smoke"), notebooks)
+    tiny = {"epochs": 1, "world_options": {"pretrain_per_class": 2}}
+    folder = E.teacher_folder(E.embedded_config("embedded-M", **tiny))
+    folder.mkdir(parents=True)
+    (folder / "teacher.pt").write_bytes(b"weights")
+    assert R.teacher_jobs(notebooks, params) == [("embedded-S", tiny)]

@@ -311,10 +311,21 @@ def test_examples_and_overlap(arrays):
 
 
 @pytest.mark.slow  # importing sklearn.manifold alone takes seconds on a busy machine
-def test_tsne_is_seeded(arrays):
-    a, b = makd.tsne(arrays, perplexity=5, seed=1), makd.tsne(arrays, perplexity=5, seed=1)
+def test_tsne_is_seeded_and_cached(arrays):
+    from fgkd.paths import cache_dir
+
+    a = makd.tsne(arrays, perplexity=5, seed=1)
     assert a["student"].shape == a["scorer"].shape == (30, 2)
-    assert np.array_equal(a["scorer"], b["scorer"])
+    cached = sorted(cache_dir("tsne").glob("makd-*.npz"))
+    assert len(cached) == 2
+    for path in cached:
+        path.unlink()
+    b = makd.tsne(arrays, perplexity=5, seed=1)  # recomputed: the seed alone fixes the map
+    assert np.array_equal(a["scorer"], b["scorer"]) and np.array_equal(a["student"], b["student"])
+    np.savez(cached[0], xy=np.zeros((30, 2)))  # a cached map is read back, not recomputed
+    c = makd.tsne(arrays, perplexity=5, seed=1)
+    assert sum(not np.any(v) for v in c.values()) == 1
+    assert not np.array_equal(makd.tsne(arrays, perplexity=8, seed=1)["scorer"], a["scorer"])  # its own entry
 
 
 def test_ablation_views_and_verdicts(recipe, fake_store):
