@@ -56,6 +56,21 @@ def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
             np.savez(fh, **arrays)
 
 
+def cached_tsne_map(name: str, key: dict[str, Any], features: np.ndarray, compute) -> np.ndarray:
+    """``compute()`` (a 2-D t-SNE map of ``features``), kept under ``cache_dir("tsne")`` by its
+    ``key`` and the features' content: t-SNE is the slowest step of a warm re-run of a figure."""
+    from fgkd.paths import cache_dir
+
+    digest = hashlib.sha256(np.ascontiguousarray(features)).hexdigest()
+    path = cache_dir("tsne") / f"{name}-{stable_hash({**key, 'features': digest})}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return z["xy"]
+    xy = compute()
+    atomic_savez(path, xy=xy)
+    return xy
+
+
 def stable_hash(obj: Any, length: int = 16) -> str:
     """A short hash of a JSON-serialisable object, stable across processes and runs."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()

@@ -354,9 +354,7 @@ def teacher_jobs(notebooks: Sequence[Path], all_params: dict[str, dict[str, Any]
     ``(name, options)``, the most expensive first. Each notebook's parameters are its defaults updated by the params set."""
     from fgkd.experiments import lead, makd
     from fgkd.params import notebook_parameters
-    from fgkd.teachers.embedded import embedded_config, training_cost
-
-    from fgkd.teachers.embedded import teacher_folder
+    from fgkd.teachers.embedded import embedded_config, teacher_folder, training_cost
 
     needs = {"lead_": lead.embedded_teachers, "makd_": makd.embedded_teachers}
     found: dict[str, tuple[float, str, dict[str, Any]]] = {}
@@ -388,10 +386,6 @@ def _train_teacher(job: tuple[str, dict[str, Any], int | None]) -> tuple[str, fl
     except Exception as exc:  # the notebooks that need it will fail with their own message
         return name, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
     return name, time.perf_counter() - start, ""
-
-
-def _is_teacher_job(job: tuple) -> bool:
-    return len(job) == 3
 
 
 def longest_first(notebooks: Sequence[Path]) -> list[Path]:
@@ -450,23 +444,25 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
 
     try:
         if config.jobs == 1 or len(jobs) + len(teachers) <= 1:
-            for job in [*teachers, *jobs]:
-                bar.set_postfix_str(f"teacher {job[0]}" if _is_teacher_job(job) else f"running {Path(job[0]).stem}")
-                record(_train_teacher(job) if _is_teacher_job(job) else _execute_job(job))
+            for teacher in teachers:
+                bar.set_postfix_str(f"teacher {teacher[0]}")
+                record(_train_teacher(teacher))
+            for job in jobs:
+                bar.set_postfix_str(f"running {Path(job[0]).stem}")
+                record(_execute_job(job))
         else:
             # spawn, not fork: the driver may hold torch/threads that must not be forked. Workers
             # take jobs in submission order: the teachers first, then the notebooks longest first.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(config.jobs, len(jobs) + len(teachers)), mp_context=context) as pool:
-                futures = {pool.submit(_train_teacher, job): job for job in teachers}
-                futures.update({pool.submit(_execute_job, job): job for job in jobs})
+                futures = {pool.submit(_train_teacher, t): (t, None) for t in teachers}
+                futures.update({pool.submit(_execute_job, job): (None, job) for job in jobs})
                 for future in as_completed(futures):
-                    job = futures[future]
+                    teacher, job = futures[future]
                     try:
                         record(future.result())
                     except Exception as exc:  # the worker died (killed, out of memory): still one row
-                        record((job[0], 0.0, f"worker process died: {exc}") if _is_teacher_job(job)
-                               else _crashed(job, exc))
+                        record((teacher[0], 0.0, f"worker process died: {exc}") if teacher else _crashed(job, exc))
     finally:
         bar.close()
 

@@ -26,7 +26,6 @@ entropy H, LEAD's weights ``(w_cl, w_kd) = (H^2, 1 - H^2)`` and the student's ow
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -583,18 +582,11 @@ def tsne_2d(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0) ->
 def cached_tsne(run_hash: str, split: str, features: np.ndarray, *, perplexity: float, seed: int) -> np.ndarray:
     """:func:`tsne_2d`, computed once per (run, split, points, perplexity, seed) and kept under
     ``cache_dir("tsne")``: t-SNE is the slowest step of a warm re-run of Figure 4."""
-    from fgkd.io import atomic_savez, stable_hash
-    from fgkd.paths import cache_dir
+    from fgkd.io import cached_tsne_map
 
-    key = stable_hash({"run": run_hash, "split": split, "perplexity": perplexity, "seed": seed,
-                       "features": hashlib.sha256(np.ascontiguousarray(features, dtype=np.float32)).hexdigest()})
-    path = cache_dir("tsne") / f"{run_hash}-{split}-{key}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return z["xy"]
-    xy = tsne_2d(features, perplexity=perplexity, seed=seed)
-    atomic_savez(path, xy=xy)
-    return xy
+    return cached_tsne_map(f"{run_hash}-{split}", {"run": run_hash, "split": split, "perplexity": perplexity,
+                                                   "seed": seed}, np.asarray(features, dtype=np.float32),
+                           lambda: tsne_2d(features, perplexity=perplexity, seed=seed))
 
 
 def separation(features: np.ndarray, labels: np.ndarray) -> float:

@@ -893,34 +893,27 @@ def pick_examples(arrays: AspectArrays, num_images: int = 2, num_questions: int 
 def tsne(arrays: AspectArrays, *, perplexity: float = 30.0, seed: int = 0) -> dict[str, np.ndarray]:
     """Figure 4: 2-D t-SNE of the aspect logits ``[N, Q]`` of the student and of the scorer,
     ``{"student": [N, 2], "scorer": [N, 2]}`` (sklearn, PCA init, seeded)."""
+    import sklearn
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
-    import hashlib
-
-    import sklearn
-
-    from fgkd.io import atomic_savez, stable_hash
-    from fgkd.paths import cache_dir
+    from fgkd.io import cached_tsne_map
 
     n = len(arrays.labels)
     perplexity = float(min(perplexity, max(2.0, (n - 1) / 3)))
-    out = {}
-    for name, x in (("student", arrays.student_logits), ("scorer", arrays.scorer_logits)):
-        # Cached by content: the two maps are most of a warm re-run of Figure 4 (about 40 s).
-        key = stable_hash({"what": "makd aspect-logit t-SNE", "perplexity": perplexity, "seed": seed,
-                           "sklearn": sklearn.__version__,
-                           "dtype": str(np.asarray(x).dtype), "x": hashlib.sha256(np.ascontiguousarray(x)).hexdigest()})
-        path = cache_dir("tsne") / f"makd-{key}.npz"
-        if path.exists():
-            with np.load(path) as z:
-                out[name] = z["xy"]
-            continue
+
+    def fit(x: np.ndarray) -> np.ndarray:
         # One thread: the Barnes-Hut sums then run in a fixed order (the same map on every machine), and
         # a few hundred points take about a second; OpenMP threads spin badly on a busy 2-core machine.
         with threadpool_limits(limits=1):
-            out[name] = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-        atomic_savez(path, xy=out[name])
+            return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+
+    out = {}
+    for name, x in (("student", arrays.student_logits), ("scorer", arrays.scorer_logits)):
+        # Cached by content: the two maps are most of a warm re-run of Figure 4 (about 40 s).
+        out[name] = cached_tsne_map("makd", {"what": "makd aspect-logit t-SNE", "perplexity": perplexity, "seed": seed,
+                                             "sklearn": sklearn.__version__, "dtype": str(np.asarray(x).dtype)},
+                                    x, lambda x=x: fit(x))
     return out
 
 
