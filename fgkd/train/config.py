@@ -259,7 +259,7 @@ class LeadConfig(_Config):
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     amp: bool = True  # bf16/fp16 autocast, CUDA only
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA; on CPU only for models with depthwise convolutions
     progress: bool = True  # tqdm bar
 
     def __post_init__(self) -> None:

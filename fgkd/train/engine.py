@@ -202,6 +202,16 @@ def make_loader(method: Method, epoch: int, info: ddp.DistInfo) -> DataLoader:
                       pin_memory=method.device.type == "cuda", persistent_workers=False)
 
 
+def has_depthwise_conv(module: nn.Module) -> bool:
+    """True if ``module`` has a depthwise convolution (MobileNet, EfficientNet).
+
+    On CPU, oneDNN's depthwise kernels run about twice as fast on channels-last tensors
+    (EfficientNet-B0 at 32 px: 9.4 vs 19.8 ms per training image, one thread), while ResNet's dense
+    convolutions run slightly slower (8.0 vs 7.3): so CPU training goes channels-last only for these.
+    """
+    return any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in module.modules())
+
+
 def train(method: Method, run_dir: str | Path, *,
           on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``method`` for ``cfg.epochs`` epochs, resuming from ``run_dir/checkpoint.pt`` if present.
@@ -216,7 +226,7 @@ def train(method: Method, run_dir: str | Path, *,
     seed_everything(cfg.seed)  # the same initial weights on every rank
     method.build(device, for_training=True)
     module = method.module.to(device)
-    channels_last = cfg.channels_last and device.type == "cuda"
+    channels_last = cfg.channels_last and (device.type == "cuda" or has_depthwise_conv(module))
     if channels_last:
         module.to(memory_format=torch.channels_last)
     method.device = device
