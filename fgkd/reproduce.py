@@ -67,15 +67,15 @@ NOTEBOOK_ORDER = (
     "makd_less_data", "makd_kd_extension", "makd_cost",
 )
 
-# Rough seconds of each notebook in a cold embedded reproduce, teachers trained before: the MaKD
-# ones as measured (2026-12-01, 2 CPU cores, --jobs 2); a LEAD one is the runs it trains first
-# (the others are shared) times 55 s, a measured LEAD run. Only the order matters: longest first.
+# Seconds of each notebook in a cold embedded reproduce, teachers trained before, as measured
+# (2026-12-01, 2 CPU cores, --jobs 2, this order; a run several notebooks share is counted where it
+# was trained). Only the order matters: longest first.
 COLD_SECONDS = {
-    "makd_main": 1430, "makd_ablations": 510, "lead_main": 330, "makd_aspect_counts": 190,
-    "makd_less_data": 180, "makd_kd_extension": 180, "lead_num_images": 165, "lead_vs_ssl": 110,
-    "lead_word_removal": 110, "lead_text_length": 110, "lead_num_categories": 110, "lead_teacher_backbone": 110,
-    "makd_tsne": 80, "lead_llm_choice": 55, "lead_tsne": 40, "lead_entropy_examples": 30,
-    "makd_aspect_analysis": 25, "lead_descriptions": 20, "makd_cost": 20, "world_preview": 10,
+    "makd_main": 515, "lead_main": 247, "lead_vs_ssl": 201, "makd_ablations": 160, "lead_word_removal": 92,
+    "lead_teacher_backbone": 89, "lead_text_length": 87, "lead_num_categories": 87, "makd_less_data": 69,
+    "makd_aspect_counts": 68, "makd_kd_extension": 64, "lead_num_images": 62, "lead_llm_choice": 49,
+    "lead_tsne": 31, "makd_tsne": 26, "makd_aspect_analysis": 13, "lead_entropy_examples": 13, "makd_cost": 10,
+    "world_preview": 7, "lead_descriptions": 5,
 }
 
 

@@ -17,6 +17,9 @@ teacher trained by fgkd); it is frozen: eval mode, ``requires_grad=False``, ever
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import os
 import warnings
 from contextlib import contextmanager
@@ -24,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-import open_clip
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -35,20 +37,51 @@ LEAD_TEMPERATURE = 0.02
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
+@functools.cache
+def _shipped_configs() -> dict[str, dict[str, Any]]:
+    paths = sorted(CONFIG_DIR.glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(
+            f"no embedded teacher configs in {CONFIG_DIR}: the package data is missing; reinstall "
+            "fgkd so that fgkd/teachers/configs/*.json is included"
+        )
+    return {p.stem: json.loads(p.read_text()) for p in paths}
+
+
+def embedded_arch_names() -> list[str]:
+    """Names of the shipped embedded architectures (``fgkd/teachers/configs/*.json``)."""
+    return sorted(_shipped_configs())
+
+
+def embedded_model_config(name: str) -> dict[str, Any]:
+    """The open_clip model config of a shipped embedded architecture: the JSON file as open_clip
+    reads it (``open_clip.get_model_config`` after :func:`register_embedded_configs` returns the
+    same dict).
+
+    Read directly because importing open_clip takes ~6 s (its CoCa model pulls in transformers'
+    generation code), and every notebook kernel hashes run configs, which name teachers, without
+    otherwise needing open_clip when the runs are cached.
+    """
+    return copy.deepcopy(_shipped_configs()[name])
+
+
 def register_embedded_configs() -> list[str]:
     """Add fgkd's embedded model configs (``fgkd/teachers/configs/*.json``) to open_clip's registry.
 
     Returns the registered names. Idempotent: a second call does not rescan.
     """
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
-    if not names:
-        raise FileNotFoundError(
-            f"no embedded teacher configs in {CONFIG_DIR}: the package data is missing; reinstall "
-            "fgkd so that fgkd/teachers/configs/*.json is included"
-        )
+    import open_clip
+
+    names = embedded_arch_names()
     if not set(names) <= set(open_clip.list_models()):
         open_clip.add_model_config(CONFIG_DIR)
     return names
+
+
+def _open_clip_version() -> str:
+    import open_clip
+
+    return open_clip.__version__
 
 
 @contextmanager
@@ -204,7 +237,7 @@ class ClipTeacher:
             "context_length": self.context_length,
             "logit_scale": self.logit_scale,
             "temperature": temperature,
-            "open_clip_version": open_clip.__version__,
+            "open_clip_version": _open_clip_version(),
             **provenance,
         }
 
@@ -295,6 +328,8 @@ class ClipTeacher:
 
     def count_truncated(self, texts: Sequence[str]) -> int:
         """How many texts are longer than the context length (the tokenizer cuts them)."""
+        import open_clip
+
         tok = self.tokenizer
         if not isinstance(tok, open_clip.SimpleTokenizer):
             return 0

@@ -31,13 +31,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import open_clip
 import torch
 from filelock import FileLock
 
 from fgkd.io import atomic_torch_save, atomic_write_json, stable_hash
 from fgkd.paths import cache_dir
-from fgkd.teachers.clip import LEAD_TEMPERATURE, ClipTeacher, hub_offline, register_embedded_configs
+from fgkd.teachers.clip import (
+    LEAD_TEMPERATURE,
+    ClipTeacher,
+    embedded_arch_names,
+    embedded_model_config,
+    hub_offline,
+    register_embedded_configs,
+)
 from fgkd.teachers.training import ClipTrainConfig, train_clip
 
 EMBEDDED_TEACHERS = ("embedded-S", "embedded-M", "embedded-L")
@@ -65,10 +71,10 @@ class EmbeddedTeacherConfig:
     train: ClipTrainConfig = field(default_factory=ClipTrainConfig)
 
     def __post_init__(self) -> None:
-        if self.arch not in register_embedded_configs():
+        if self.arch not in embedded_arch_names():
             raise ValueError(
                 f"EmbeddedTeacherConfig.arch must be one of the shipped configs "
-                f"{register_embedded_configs()}, got {self.arch!r}"
+                f"{embedded_arch_names()}, got {self.arch!r}"
             )
         if isinstance(self.domains, str) or not self.domains:
             raise ValueError(f"EmbeddedTeacherConfig.domains must be a non-empty tuple of domains, got {self.domains!r}")
@@ -78,7 +84,7 @@ class EmbeddedTeacherConfig:
             raise ValueError(f"EmbeddedTeacherConfig.domains must be distinct values of {WORLD_DOMAINS}, got {self.domains!r}")
         if isinstance(self.image_size, bool) or not isinstance(self.image_size, int) or not 32 <= self.image_size <= 128:
             raise ValueError(f"EmbeddedTeacherConfig.image_size must be an int in [32, 128], got {self.image_size!r}")
-        vision = open_clip.get_model_config(self.arch)["vision_cfg"]
+        vision = embedded_model_config(self.arch)["vision_cfg"]
         # A ViT needs whole patches; open_clip's ResNet downsamples 32x before its attention pool.
         stride = 32 if isinstance(vision["layers"], (list, tuple)) else vision["patch_size"]
         if self.image_size % stride:
@@ -122,7 +128,7 @@ class EmbeddedTeacherConfig:
         from fgkd.data.world import World
 
         pools = [World(c).cache_key("pretrain") for c in self.world_configs()]
-        return stable_hash({**asdict(self), "model_cfg": open_clip.get_model_config(self.arch), "pools": pools})
+        return stable_hash({**asdict(self), "model_cfg": embedded_model_config(self.arch), "pools": pools})
 
 
 def embedded_config(name: str = "embedded-M", **overrides: Any) -> EmbeddedTeacherConfig:
@@ -180,6 +186,8 @@ def teacher_folder(config: EmbeddedTeacherConfig) -> Path:
 
 def build_model(config: EmbeddedTeacherConfig, pretrained: str | Path | None = None) -> tuple[torch.nn.Module, Any, Any]:
     """``(model, tokenizer, preprocess)`` through open_clip; random init from ``train.seed`` if no weights."""
+    import open_clip
+
     register_embedded_configs()
     # open_clip initialises from the global generator: seed it, and give the caller's state back.
     with torch.random.fork_rng(devices=[]), hub_offline():
@@ -195,7 +203,7 @@ def training_cost(config: EmbeddedTeacherConfig) -> float:
     """Multiply-adds of the transformer blocks over the whole training run, roughly: image tokens x
     layers x width^2 plus text tokens x layers x width^2, per pool image and epoch. Only ratios
     matter (``fgkd reproduce`` starts the most expensive teacher first)."""
-    model_cfg = open_clip.get_model_config(config.arch)
+    model_cfg = embedded_model_config(config.arch)
     vision, text = model_cfg["vision_cfg"], model_cfg["text_cfg"]
     if isinstance(vision["layers"], (list, tuple)):  # open_clip's ModifiedResNet: 32x downsampling
         image = (config.image_size // 32) ** 2 * sum(vision["layers"]) * vision["width"] ** 2

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -153,6 +152,8 @@ def train_clip(
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6, fused=True
     )
+    import open_clip  # here, not at module import: see fgkd.teachers.clip.embedded_model_config
+
     loss_fn = open_clip.ClipLoss()
     state = {"epoch": 0, "history": [], "seconds": 0.0}
     if checkpoint.exists():
