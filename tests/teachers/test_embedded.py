@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import asdict
 
 import numpy as np
@@ -12,9 +14,26 @@ import torch
 
 from fgkd.teachers import EMBEDDED_TEACHERS, embedded_config, get_teacher, load_embedded_teacher, train_embedded_teacher
 from fgkd.teachers import embedded as embedded_module
-from fgkd.teachers.clip import CONFIG_DIR, register_embedded_configs
+from fgkd.teachers.clip import CONFIG_DIR, embedded_model_config, register_embedded_configs
 from fgkd.teachers.embedded import count_parameters, teacher_folder
 from fgkd.teachers.training import ClipTrainConfig, TrainingInterrupted, augment, lr_at
+
+
+def test_embedded_model_config_is_the_config_open_clip_reads():
+    register_embedded_configs()
+    for name in EMBEDDED_TEACHERS:
+        assert embedded_model_config(name) == open_clip.get_model_config(name)
+    config = embedded_model_config("embedded-M")
+    config["vision_cfg"]["width"] = -1  # a copy: callers cannot change the shipped config
+    assert embedded_model_config("embedded-M")["vision_cfg"]["width"] > 0
+
+
+def test_a_teacher_key_is_computed_without_importing_open_clip():
+    # Every notebook kernel hashes run configs; importing open_clip there costs ~6 s per notebook.
+    code = ("import sys; from fgkd.teachers.embedded import teacher_identity; "
+            "key = teacher_identity('embedded-M'); print(len(key), 'open_clip' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["16", "False"]
 
 
 @pytest.fixture(autouse=True)
