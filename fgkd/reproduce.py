@@ -71,7 +71,7 @@ NOTEBOOK_ORDER = (
 # (2026-12-01, 2 CPU cores, --jobs 2, this order; a run several notebooks share is counted where it
 # was trained). Only the order matters: longest first.
 COLD_SECONDS = {
-    "makd_main": 515, "lead_main": 247, "lead_vs_ssl": 201, "makd_ablations": 160, "lead_word_removal": 92,
+    "makd_main": 515, "lead_main": 247, "lead_vs_ssl": 201, "lead_word_removal": 174, "makd_ablations": 160,
     "lead_teacher_backbone": 89, "lead_text_length": 87, "lead_num_categories": 87, "makd_less_data": 69,
     "makd_aspect_counts": 68, "makd_kd_extension": 64, "lead_num_images": 62, "lead_llm_choice": 49,
     "lead_tsne": 31, "makd_tsne": 26, "makd_aspect_analysis": 13, "lead_entropy_examples": 13, "makd_cost": 10,
