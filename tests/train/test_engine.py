@@ -11,6 +11,7 @@ from fgkd.train.engine import (
     CHECKPOINT,
     IndexedDataset,
     derive_seed,
+    has_depthwise_conv,
     make_loader,
     rng_state,
     set_rng_state,
@@ -138,3 +139,14 @@ def test_history_records_loss_terms_lr_and_throughput(tmp_path, llm_files, teach
     assert {"loss", "contrastive", "kd", "entropy", "w_cl", "w_kd", "lr", "seconds", "images_per_second"} <= set(first)
     assert first["lr"] == pytest.approx(0.03) and second["lr"] == pytest.approx(0.015)  # cosine over 2 epochs
     assert result.images_per_second > 0
+
+
+@pytest.mark.parametrize("name, depthwise", [("resnet18", False), ("resnet34", False),
+                                             ("mobilenet_v1", True), ("efficientnet_b0", True)])
+def test_cpu_channels_last_is_chosen_for_depthwise_backbones_only(name, depthwise):
+    from fgkd.models.backbones import get_backbone
+
+    backbone, _ = get_backbone(name)
+    assert has_depthwise_conv(backbone) is depthwise
+    # A grouped but not depthwise convolution (groups < in_channels) does not count.
+    assert not has_depthwise_conv(torch.nn.Conv2d(8, 8, 3, groups=2))
