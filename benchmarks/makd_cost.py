@@ -24,14 +24,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fgkd.experiments import makd  # noqa: E402
-from fgkd.params import resolve_params_set  # noqa: E402
-from fgkd.train.engine import train  # noqa: E402
-from fgkd.train.makd import MakdMethod  # noqa: E402
+from fgkd.reproduce.sets import resolve_params_set  # noqa: E402
+from fgkd.runs import build_method  # noqa: E402
+from fgkd.train.engine import resolve_device, train  # noqa: E402
 
 
 def measure(cfg, run_dir: Path) -> dict[str, float]:
     """Train ``cfg`` into ``run_dir`` and time its last epoch and one inference pass."""
-    method = MakdMethod(cfg)
+    method = build_method(cfg, resolve_device(cfg.device), for_training=True)
     result = train(method, run_dir)
     inference = float(method.extract("test")["inference_seconds"])
     return {"params (M)": sum(p.numel() for p in method.module.parameters()) / 1e6,
@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     if args.epochs < 2 or args.rounds < 1:
         raise SystemExit("--epochs must be >= 2 (the first is warm-up) and --rounds >= 1")
 
-    params = resolve_params_set(args.params).read("makd_cost")
+    pset = resolve_params_set(args.params)
+    params = {"params_set": pset.ref, **pset.read("makd_cost")}
     recipe = makd.recipe_from(params)
     dataset = args.dataset or params.get("dataset", "world:bird")
     ours = recipe.config(dataset).replace(scorer="oracle", scorer_options={}, epochs=args.epochs, progress=False,

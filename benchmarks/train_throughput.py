@@ -36,9 +36,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fgkd.data import register_dataset  # noqa: E402
-from fgkd.train.config import LeadConfig  # noqa: E402
+from fgkd.methods import LeadConfig, as_method, make_method  # noqa: E402
+from fgkd.methods.moco import MocoMethod  # noqa: E402
 from fgkd.train.engine import autocast_settings, resolve_device, seed_everything, to_device, train  # noqa: E402
-from fgkd.train.lead import LeadMethod  # noqa: E402
 
 
 class SyntheticImages(Dataset):
@@ -98,7 +98,7 @@ def student_step_flops(cfg: LeadConfig, device: torch.device) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     seed_everything(0)
-    method = LeadMethod(cfg.replace(method="moco"))
+    method = MocoMethod(as_method(cfg, "moco"))
     method.build(device)
     method.module.to(device)
     method.device = device
@@ -170,18 +170,22 @@ def main(argv=None) -> int:
             dataset="bench:synthetic", dataset_options={"n": n_images, "size": args.image_size,
                                                         "num_classes": args.num_classes},
             image_size=args.image_size, backbone=args.backbone, pretrained=False, small_input=args.small_input,
-            moco_dim=teacher.embed_dim, queue_size=max(4096, args.batch_size), batch_size=args.batch_size,
+            proj_dim=teacher.embed_dim, queue_size=max(4096, args.batch_size), batch_size=args.batch_size,
             epochs=2, teacher=args.teacher_arch, llm_backend="file", llm_options={"descriptions": str(descriptions)},
             num_workers=args.num_workers, device=str(device.type), progress=False)
         variants = {
-            "MoCo v2": base.replace(method="moco"),
-            "LEAD, online teacher": base.replace(method="lead", teacher_mode="online"),
-            "LEAD, cached teacher": base.replace(method="lead", teacher_mode="cached"),
+            "MoCo v2": as_method(base, "moco"),
+            "LEAD, online teacher": base.replace(teacher_mode="online"),
+            "LEAD, cached teacher": base.replace(teacher_mode="cached"),
         }
+
+        def method_of(cfg):  # MoCo v2 has no teacher; LEAD's is handed in
+            return make_method(cfg, teacher=teacher) if cfg.method == "lead" else make_method(cfg)
+
         rounds = {name: [] for name in variants}
         for r in range(args.rounds):
             for name, cfg in variants.items():
-                result = train(LeadMethod(cfg, teacher=teacher), Path(tmp) / f"{cfg.config_hash()}-{r}")
+                result = train(method_of(cfg), Path(tmp) / f"{cfg.config_hash()}-{r}")
                 rounds[name].append(result.history[-1]["images_per_second"])
         rows = {name: max(values) for name, values in rounds.items()}
 
@@ -190,7 +194,7 @@ def main(argv=None) -> int:
         if device.type == "cpu":
             for r in range(args.rounds):
                 for name, cfg in variants.items():
-                    cpu.setdefault(name, []).append(step_cpu_seconds(LeadMethod(cfg, teacher=teacher), device,
+                    cpu.setdefault(name, []).append(step_cpu_seconds(method_of(cfg), device,
                                                                      args.steps))
             cpu = {name: min(values) for name, values in cpu.items()}
     amp_on, amp_dtype = autocast_settings(device, base.amp)

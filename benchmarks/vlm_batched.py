@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fgkd.teachers.aspects import get_scorer
+from fgkd.scorers import get_scorer
 
 QUESTIONS = [
     "Is the bird red?",

@@ -19,8 +19,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from fgkd.params import ParamsError, check_params, resolve_params_set
-    from fgkd.reproduce import ReproduceConfig, discover_notebooks, reproduce
+    from fgkd.reproduce.execute import ReproduceConfig, reproduce
+    from fgkd.reproduce.manifest import discover_notebooks
+    from fgkd.reproduce.params import prepare_params
+    from fgkd.reproduce.sets import ParamsError, resolve_params_set
 
     try:
         config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
@@ -29,11 +31,12 @@ def _reproduce(args: argparse.Namespace) -> int:
         if args.dry_run:
             pset = resolve_params_set(config.params)
             notebooks = discover_notebooks(config.notebooks, config.only)
-            check_params(pset, notebooks)
+            prepared = prepare_params(pset, notebooks)
             print(f"params set '{pset.name}' ({pset.folder}) is valid for {len(notebooks)} notebook(s); "
                   f"reports would go to {config.reports / pset.name}:")
             for nb in notebooks:
-                print(f"  {nb.stem}")
+                recipe = prepared[nb.stem].recipe_file
+                print(f"  {nb.stem}" + (f"  (shared recipe {recipe})" if recipe else ""))
             return EXIT_OK
         summary = reproduce(config)
     except (ParamsError, ValueError) as error:
@@ -80,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "write reports/<set>/index.html and README.md.")
     rep.add_argument("--params", default="embedded", metavar="NAME_OR_FOLDER",
                      help="params set: embedded (default; offline, CPU), paper (real data and models), "
-                          "smoke (tiny), or a folder of <notebook>.yaml files")
+                          "smoke (tiny), or a folder of the same shape (lead.yaml, makd.yaml, <notebook>.yaml)")
     rep.add_argument("--only", nargs="+", action="extend", metavar="NAME",
                      help="run only these notebooks (names or glob patterns such as 'makd_*')")
     rep.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
@@ -88,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
                      help="reports root; results go to DIR/<params set>/ (default: reports)")
     rep.add_argument("--notebooks", type=Path, default=None, metavar="DIR",
-                     help="folder of notebooks to run (default: the repository's notebooks/)")
+                     help="folder of notebooks and their manifest.yaml (default: the repository's notebooks/)")
     rep.add_argument("--force", action="store_true",
                      help="execute every notebook, also those whose notebook, params and fgkd source are unchanged "
                           "since their last successful run (by default their results are kept)")

@@ -2,6 +2,7 @@
 once, then pure functions on tensors.
 
 - ``linear_probe``: a linear classifier trained on frozen, standardised features -> Top-1/Top-5.
+- ``topk_accuracy`` / ``class_accuracy``: Top-k of a classifier's logits (MaKD: class logits only).
 - ``retrieval_metrics``: each test image queries all others by cosine similarity (leave-one-out,
   no training) -> Rank-1, Rank-5, mAP.
 
@@ -17,7 +18,25 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from fgkd.losses import topk_accuracy
+
+@torch.no_grad()
+def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, topk: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """Top-k accuracy in percent, ``{"top1": ..., "top5": ...}``; k larger than C counts as C."""
+    num_classes = logits.shape[1]
+    kmax = min(max(topk), num_classes)
+    pred = logits.topk(kmax, dim=1).indices  # [N, kmax]
+    hit = pred == labels.view(-1, 1)  # [N, kmax]
+    return {f"top{k}": 100.0 * hit[:, : min(k, num_classes)].any(1).double().mean().item() for k in topk}
+
+
+@torch.no_grad()
+def class_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                   topk: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """Top-k accuracy (percent) on the C class logits only; MaKD's aspect logits never compete."""
+    if not 1 <= num_classes <= logits.shape[1]:
+        raise ValueError(f"num_classes must be in [1, {logits.shape[1]}] for logits {tuple(logits.shape)}, "
+                         f"got {num_classes}")
+    return topk_accuracy(logits[:, :num_classes], labels, topk)
 
 
 @torch.no_grad()

@@ -3,7 +3,13 @@
     run = get_or_train(LeadConfig(...))     # trains on first call; later calls only read
     run.metrics                             # {"top1": ..., "mAP": ..., "seconds_per_epoch": ...}
     run.model()                             # the trained module, eval mode
-    run.features("test")                    # arrays computed once per split and cached
+    run.arrays("test")                      # the method's evaluation arrays (features, logits...),
+                                            # computed once per split and cached
+
+The store builds each method with its dependencies handed in: the runs its config depends on
+(``RunConfig.dependencies()``, e.g. MaKD's Table 6 KD teacher, trained first) and the objects
+the method class asks for (``requirements(cfg, for_training)``: a CLIP teacher, an aspect scorer).
+Methods never reach back into the store.
 
 Layout: ``cache_dir("runs")/<method>/<config hash>/`` holding ``config.json`` (the resolved config),
 ``checkpoint.pt`` (while training; resumable), ``model.pt`` (final weights), ``meta.json`` (classes,
@@ -25,29 +31,32 @@ from torch import nn
 
 from fgkd.io import atomic_savez, atomic_torch_save, atomic_write_json
 from fgkd.paths import cache_dir
+from fgkd.methods import RunConfig, method_class
 from fgkd.train import ddp
-from fgkd.train.config import LeadConfig, MakdConfig
 from fgkd.train.engine import CHECKPOINT, Method, resolve_device, train
 
-Config = LeadConfig | MakdConfig
+Config = RunConfig
 
 
-def make_method(cfg: Config, **options: Any) -> Method:
-    """The :class:`Method` for a config (``options``: e.g. a pre-built ``teacher`` for LEAD)."""
-    if isinstance(cfg, LeadConfig):
-        from fgkd.train.lead import LeadMethod
-
-        return LeadMethod(cfg, **options)
-    if isinstance(cfg, MakdConfig):
-        from fgkd.train.makd import MakdMethod
-
-        return MakdMethod(cfg, **options)
-    raise TypeError(f"expected a LeadConfig or MakdConfig, got {type(cfg).__name__}")
+def build_method(cfg: Config, device: torch.device, *, for_training: bool, **given: Any) -> Method:
+    """``cfg``'s method with every dependency resolved: ``given`` objects first, then the models of
+    the runs ``cfg`` depends on (trained if missing), then what the method class asks the store to build."""
+    cls = method_class(cfg)
+    deps = dict(given)
+    if for_training:
+        for name, dep_cfg in cfg.dependencies().items():
+            if name not in deps:
+                deps[name] = get_or_train(dep_cfg).model(device)
+    requirements = getattr(cls, "requirements", None)
+    for name, build in (requirements(cfg, for_training) if requirements else {}).items():
+        if name not in deps:
+            deps[name] = build(device)
+    return cls(cfg, **deps)
 
 
 def run_dir(cfg: Config) -> Path:
     """``cache_dir("runs")/<method>/<config hash>``."""
-    return cache_dir("runs") / cfg.run_method / cfg.config_hash()
+    return cache_dir("runs") / cfg.method / cfg.config_hash()
 
 
 def _read_json(path: Path) -> Any:
@@ -85,40 +94,42 @@ class Run:
 
     def model(self, device: str | torch.device = "cpu") -> nn.Module:
         """The trained module in eval mode (MoCo/SimCLR/IBOT: ``.encode(x)`` gives features)."""
-        method_cls = type(make_method(self.cfg))
-        module = method_cls.model_from_meta(self.cfg, self.meta)
+        module = method_class(self.cfg).model_from_meta(self.cfg, self.meta)
         state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
         module.load_state_dict(state)
         return module.to(device).eval()
 
-    def features(self, split: str, device: str | torch.device | None = None) -> dict[str, np.ndarray]:
-        """The method's per-split arrays (``Method.extract``), computed once and cached as npz."""
+    def arrays(self, split: str, device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+        """The method's per-split arrays (``Method.extract``: features and labels for LEAD's family,
+        class/aspect logits for MaKD), computed once and cached as ``features_<split>.npz``."""
         path = self.path / f"features_{split}.npz"
         if path.exists():
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
-        method = make_method(self.cfg)
-        method.build(resolve_device(self.cfg.device) if device is None else torch.device(device), for_training=False)
+        device = resolve_device(self.cfg.device) if device is None else torch.device(device)
+        method = build_method(self.cfg, device, for_training=False)
+        method.build(device, for_training=False)
         method.meta = self.meta
         method.module = self.model(method.device)
-        return self._features_with(method)(split)
+        return self._arrays_with(method)(split)
 
-    def _features_with(self, method: Method) -> Callable[[str], dict[str, np.ndarray]]:
-        def features(split: str) -> dict[str, np.ndarray]:
+    def _arrays_with(self, method: Method) -> Callable[[str], dict[str, np.ndarray]]:
+        def arrays(split: str) -> dict[str, np.ndarray]:
             path = self.path / f"features_{split}.npz"
             if path.exists():
                 with np.load(path) as z:
                     return {k: z[k] for k in z.files}
-            arrays = method.extract(split)
-            atomic_savez(path, **arrays)
-            return arrays
+            out = method.extract(split)
+            atomic_savez(path, **out)
+            return out
 
-        return features
+        return arrays
 
 
 def get_or_train(cfg: Config, **method_options: Any) -> Run:
     """The finished run of ``cfg``: read from the store, or trained (resuming a checkpoint), evaluated
-    and stored. Under torchrun every rank calls this; rank 0 writes, all ranks train."""
+    and stored. Under torchrun every rank calls this; rank 0 writes, all ranks train.
+    ``method_options``: dependencies to hand in instead of building them (e.g. a ``teacher``)."""
     run = Run.of(cfg)
     info = ddp.current()
     if ddp.broadcast_object(run.done):
@@ -137,15 +148,15 @@ def get_or_train(cfg: Config, **method_options: Any) -> Run:
 def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str, Any]) -> Run:
     if info.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run.path / "config.json", {"family": cfg.kind, "hash": cfg.config_hash(), **cfg.to_dict()})
+        atomic_write_json(run.path / "config.json", cfg.record())
     ddp.barrier()
-    method = make_method(cfg, **method_options)
+    method = build_method(cfg, resolve_device(cfg.device), for_training=True, **method_options)
     result = train(method, run.path)
     if info.is_main:
         atomic_torch_save(method.module.state_dict(), run.path / "model.pt")
         atomic_write_json(run.path / "meta.json", method.meta)
         atomic_write_json(run.path / "history.json", result.history)
-        metrics = method.evaluate(run._features_with(method))
+        metrics = method.evaluate(run._arrays_with(method))
         seconds = [h["seconds"] for h in result.history]
         metrics.update(
             epochs=len(result.history),

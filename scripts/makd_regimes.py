@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from fgkd.experiments import makd
-from fgkd.params import resolve_params_set
+from fgkd.reproduce.sets import resolve_params_set
 from fgkd.runs import get_or_train
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pset = resolve_params_set(args.params)
-    params = {**pset.read("makd_main"), **parse_overrides(args.overrides)}
+    params = {"params_set": pset.ref, **pset.read("makd_main"), **parse_overrides(args.overrides)}
     base_recipe = makd.recipe_from(params)
     backbones = args.backbones or [base_recipe.backbone]
     epochs_list = args.epochs or [base_recipe.epochs]
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
     table = pd.DataFrame(rows)
     shown = table[[c for c in table.columns if not c.endswith(" s")]]
-    print(f"\n{args.dataset}, test Top-1 (%), recipe of params/{pset.name}/makd_main.yaml")
+    print(f"\n{args.dataset}, test Top-1 (%), recipe of params/{pset.name}/makd.yaml")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if args.csv:
         table.to_csv(args.csv, index=False)

@@ -1,4 +1,10 @@
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # train_fakes.py and notebook_fakes.py sit beside this file
+import train_fakes  # noqa: E402  (registers fake:blobs and the test_tiny backbone)
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +32,28 @@ def load_repo_script():
         return module
 
     return load
+
+
+@pytest.fixture
+def llm_files(tmp_path):
+    return train_fakes.write_llm_files(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def teacher():
+    return train_fakes.tiny_teacher()
+
+
+@pytest.fixture
+def fake_scorer(monkeypatch):
+    """MaKD targets from ``train_fakes.fake_scores`` instead of a scorer model; counts the calls."""
+    import fgkd.methods.makd as makd
+
+    calls = []
+
+    def scorer_targets(cfg, scorer, dataset, split, questions):
+        calls.append((split, len(dataset), len(questions)))
+        return train_fakes.fake_scores(dataset, questions)
+
+    monkeypatch.setattr(makd, "scorer_targets", scorer_targets)
+    return calls

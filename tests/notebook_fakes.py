@@ -43,3 +43,17 @@ BAD_BODY = (
     "raise ValueError('boom: deliberately broken')",
     "print('never reached')",
 )
+
+
+def write_manifest(folder: Path, entries: dict[str, str | None] | Sequence[str],
+                   cold_seconds: dict[str, float] | None = None) -> Path:
+    """``folder/manifest.yaml`` listing ``entries`` in order (name -> paper, or names: paper none)."""
+    import yaml
+
+    papers = dict(entries) if isinstance(entries, dict) else dict.fromkeys(entries)
+    data = {name: {"title": f"A fake table {name}", "paper": paper or "none", "reproduces": "a fake table",
+                   "cold_seconds": (cold_seconds or {}).get(name, 1)} for name, paper in papers.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -81,3 +81,18 @@ def test_preview_calls_render_preview(tmp_path, monkeypatch, capsys):
     assert calls == [(out, 32, 3)] and out.read_bytes() == b"png"
     assert str(out) in capsys.readouterr().out
     assert main(["preview", "--out", str(out), "--image-size", "4"]) == 2
+
+
+def test_dry_run_checks_the_shared_recipe_too(tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "mine"
+    shutil.copytree(REPO / "params" / "smoke", folder)
+    recipe = folder / "lead.yaml"
+    recipe.write_text(recipe.read_text().replace("epochs:", "epoch:", 1))
+    assert main(["reproduce", "--params", str(folder), "--only", "lead_main", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{recipe}: key 'epoch' (shared recipe)" in err and "did you mean 'epochs'?" in err
+    recipe.write_text(recipe.read_text().replace("epoch:", "epochs:", 1))
+    assert main(["reproduce", "--params", str(folder), "--only", "lead_main", "--dry-run"]) == 0
+    assert f"lead_main  (shared recipe {recipe})" in capsys.readouterr().out

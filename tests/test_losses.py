@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from scipy.stats import entropy as scipy_entropy
 from torch.distributions import Categorical, kl_divergence
 
+from fgkd.eval import class_accuracy
 from fgkd.losses import (
     category_kl,
-    class_accuracy,
     entropy_weights,
     info_nce,
     kd_loss,
@@ -110,12 +110,12 @@ def test_entropy_weights_extremes():
 
 # --- lead_loss ----------------------------------------------------------------------------------
 
-HP = dict(alpha=0.5, beta=2.0, moco_temperature=0.2, kd_temperature=0.05)
+HP = dict(alpha=0.5, beta=2.0, moco_temperature=0.2, category_temperature=0.05)
 
 
 def expected_total(q, k, queue, feat, probs, protos, w):
     l_cl = info_nce(q, k, queue, HP["moco_temperature"]).detach()
-    kl = category_kl(feat, probs, protos, HP["kd_temperature"]).detach()
+    kl = category_kl(feat, probs, protos, HP["category_temperature"]).detach()
     h = torch.tensor(scipy_entropy(probs.detach().numpy(), axis=1) / np.log(C))
     w_cl, w_kd = w(h)
     return (w_cl * HP["alpha"] * l_cl + HP["beta"] * w_kd * kl).mean()
@@ -172,7 +172,7 @@ def test_beta_mapping_reproduces_the_reference_code_scaling(g):
     beta = reference_beta_to_fgkd(beta_ref, N, C)
     assert beta == pytest.approx(beta_ref * N / C)
     ours = lead_loss(q, k, queue, feat, probs, protos, alpha=alpha, beta=beta, moco_temperature=0.27,
-                     kd_temperature=T)["total"]
+                     category_temperature=T)["total"]
     assert ours.item() == pytest.approx((kd_ref + cl_ref).item(), rel=1e-9)
     assert reference_beta_to_fgkd(20, 64, 200) == pytest.approx(6.4)
 

@@ -4,7 +4,8 @@ Conventions (docs/notebooks.md): a "# Title" first cell; a "## Parameters" heade
 first code cell, tagged ``parameters``, of flat commented scalars including ``output_dir = "."``;
 stored without outputs; no training or metric code (that lives in the package); it writes its table
 and headline through ``fgkd.report`` and shows the paper's numbers from ``fgkd.reference``; it has a
-params file in every set.
+params file in every set and an entry in notebooks/manifest.yaml; a notebook of a paper reads the
+set's shared recipe (``params_set``, ``<paper>.recipe_from(globals())``).
 """
 
 import ast
@@ -15,8 +16,10 @@ import nbformat
 import papermill
 import pytest
 
-from fgkd.params import PARAMS_SETS, check_params, load_params, parse_parameters
-from fgkd.reproduce import execute_notebook
+from fgkd.reproduce.execute import execute_notebook
+from fgkd.reproduce.manifest import discover_notebooks, load_manifest, notebook_title
+from fgkd.reproduce.params import check_params, parse_parameters, prepare_params
+from fgkd.reproduce.sets import PARAMS_SETS
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -45,6 +48,24 @@ def _code(nb) -> str:
 
 def test_world_preview_notebook_is_there():
     assert "world_preview" in IDS
+
+
+def test_the_manifest_lists_every_notebook_with_its_title():
+    assert [p.stem for p in discover_notebooks()] == list(load_manifest().names)  # raises on a mismatch
+    manifest = load_manifest()
+    assert {n: manifest[n].title for n in IDS} == {p.stem: notebook_title(p) for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_a_paper_notebook_reads_its_sets_shared_recipe(path):
+    paper = load_manifest()[path.stem].paper
+    nb = _read(path)
+    found = parse_parameters(next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])))
+    if paper is None:
+        assert "params_set" not in found
+        return
+    assert found["params_set"].default == "embedded", 'a paper notebook has `params_set = "embedded"`'
+    assert f"recipe = {paper}.recipe_from(globals())" in _code(nb)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -125,7 +146,8 @@ def smoke_cache(tmp_path_factory):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_with_smoke_params(path, tmp_path, smoke_cache, monkeypatch):
     monkeypatch.setenv("FGKD_CACHE_DIR", str(smoke_cache))
-    result = execute_notebook(path, load_params("smoke", path), tmp_path)
+    params = prepare_params("smoke", [path])[path.stem]  # its own params and params_set, as fgkd reproduce injects
+    result = execute_notebook(path, params.injected, tmp_path)
     assert result.ok, f"{path.name} failed in cell {result.failing_cell} ({result.failing_source!r}): {result.error}"
     suffixes = {Path(a).suffix for a in result.artefacts}
     assert {".csv", ".md"} <= suffixes, f"{path.name} wrote no table: {result.artefacts}"

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent / "train"))  # the training tests' fakes
 from train_fakes import lead_config, makd_config, tiny_teacher, write_llm_files  # noqa: E402
 
 import fgkd.runs as runs  # noqa: E402
@@ -59,7 +58,7 @@ def test_model_and_features_come_back_from_disk():
     run = get_or_train(cfg)
     model = run.model()
     assert not model.training
-    test = run.features("test")
+    test = run.arrays("test")
     assert test["features"].shape == (32, 32) and test["labels"].shape == (32,)
     # the cached features are the loaded model's features
     from fgkd.data import get_dataset
@@ -74,7 +73,7 @@ def test_features_of_a_new_split_are_computed_once(tmp_path):
     cfg = lead_config(method="moco")
     run = get_or_train(cfg)
     (run.path / "features_test.npz").unlink()
-    again = Run.of(cfg).features("test")
+    again = Run.of(cfg).arrays("test")
     assert (run.path / "features_test.npz").exists()
     assert np.array_equal(again["labels"], np.asarray(get_dataset_targets("test")))
 
@@ -105,10 +104,10 @@ def test_a_killed_run_resumes_in_the_store(count_training, monkeypatch):
 
 
 def test_lead_and_makd_runs(tmp_path, monkeypatch):
-    import fgkd.train.makd as makd
+    import fgkd.methods.makd as makd
     from train_fakes import fake_scores
 
-    monkeypatch.setattr(makd, "scorer_targets", lambda cfg, data, split, qs: fake_scores(data, qs))
+    monkeypatch.setattr(makd, "scorer_targets", lambda cfg, scorer, data, split, qs: fake_scores(data, qs))
     llm = write_llm_files(tmp_path)
     lead = get_or_train(lead_config(llm_options=llm, teacher_mode="cached"), teacher=tiny_teacher())
     assert lead.path.parent.name == "lead" and 0 <= lead.metrics["mAP"] <= 100
@@ -118,7 +117,7 @@ def test_lead_and_makd_runs(tmp_path, monkeypatch):
     assert ce.path.parent.name == ours.path.parent.name == "makd" and ce.path != ours.path
     assert ours.metrics["num_parameters"] - ce.metrics["num_parameters"] == 4 * (32 + 1)  # Q rows of the head
     assert "aspect_agreement" in ours.metrics and "aspect_agreement" not in ce.metrics
-    test = ours.features("test")
+    test = ours.arrays("test")
     assert test["aspect_logits"].shape == test["scorer_probs"].shape == (32, 4)
     assert ours.model().num_aspects == 4 and ours.meta["questions"][0] == "Is the object red?"
 

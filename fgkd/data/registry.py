@@ -147,6 +147,15 @@ def list_datasets() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def dataset_info(name: str) -> DatasetEntry:
+    """The registry entry of dataset ``name`` (``uses_root``: its data lives in a folder on disk;
+    ``splits``, ``description``...), without building the dataset. Raises ``ValueError`` for an
+    unknown name, listing the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown dataset '{name}'. Known datasets: {', '.join(list_datasets())}.")
+    return _REGISTRY[name]
+
+
 def get_dataset(
     name: str,
     root: str | os.PathLike | None = None,

@@ -46,6 +46,23 @@ def get_llm(name: str, **options: Any) -> LLM:
     return _REGISTRY[name](**options)
 
 
+def llm_for(backend: str, style: str | None, options: dict[str, Any], dataset: Any) -> LLM:
+    """The backend a run names (``llm_backend``, ``llm_style``, ``llm_options``); the template
+    backend writes from the procedural world the dataset was drawn from."""
+    from fgkd.config import ConfigError
+
+    options = dict(options)
+    if style is not None:
+        options["style"] = style
+    if backend == "template" and "world" not in options:
+        world = getattr(dataset, "world", None)
+        if world is None:
+            raise ConfigError(f"llm_backend='template' writes from a procedural world, but dataset "
+                              f"{type(dataset).__name__} has none; use a world:* dataset or the openai/file backend")
+        options["world"] = world
+    return get_llm(backend, **options)
+
+
 # Imports inside the factories keep `import fgkd.llm` light (no openai, no world rendering).
 def _openai(**options: Any) -> LLM:
     from fgkd.llm.openai_backend import OpenAIChatLLM
@@ -81,6 +98,7 @@ __all__ = [
     "derive_statements",
     "get_llm",
     "list_llms",
+    "llm_for",
     "register",
     "remove_words",
     "truncate_words",

@@ -95,8 +95,6 @@ class MoCo(nn.Module):
         hidden_dim: width of the head's hidden layers (default: ``feature_dim``, as in MoCo v2).
         queue_size: K, the number of negative keys (default 65536).
         momentum: m of the key-encoder EMA (default 0.999).
-        temperature: tau of the InfoNCE softmax (default 0.2 as MoCo v2; LEAD's run script uses 0.27);
-            kept here for the training loop to pass to the loss.
         head: ``"lead"`` or ``"mocov2"``, see ``projection_head``.
         pretrained, small_input: passed to ``get_backbone`` when ``backbone`` is a name.
     """
@@ -110,7 +108,6 @@ class MoCo(nn.Module):
         hidden_dim: int | None = None,
         queue_size: int = 65536,
         momentum: float = 0.999,
-        temperature: float = 0.2,
         head: str = "lead",
         pretrained: bool = False,
         small_input: bool = False,
@@ -124,13 +121,10 @@ class MoCo(nn.Module):
             raise ValueError(f"dim and queue_size must be >= 1, got dim={dim}, queue_size={queue_size}")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.feature_dim = int(feature_dim)
         self.dim = dim
         self.queue_size = queue_size
         self.momentum = momentum
-        self.temperature = temperature
 
         self.encoder_q = Encoder(backbone, projection_head(self.feature_dim, hidden_dim or self.feature_dim, dim, head))
         self.encoder_k = copy.deepcopy(self.encoder_q)  # starts equal to the query encoder

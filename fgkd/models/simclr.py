@@ -20,7 +20,6 @@ class SimCLR(nn.Module):
         feature_dim: required when ``backbone`` is a module.
         dim: projection output dimension (128 in the paper).
         hidden_dim: hidden width (default ``feature_dim``, as in the paper).
-        temperature: tau of NT-Xent (default 0.5), kept for the training loop to pass to the loss.
         pretrained, small_input: passed to ``get_backbone`` when ``backbone`` is a name.
     """
 
@@ -31,7 +30,6 @@ class SimCLR(nn.Module):
         feature_dim: int | None = None,
         dim: int = 128,
         hidden_dim: int | None = None,
-        temperature: float = 0.5,
         pretrained: bool = False,
         small_input: bool = False,
     ) -> None:
@@ -42,11 +40,8 @@ class SimCLR(nn.Module):
             raise ValueError("feature_dim is required when backbone is a module")
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.backbone = backbone
         self.feature_dim = int(feature_dim)
-        self.temperature = temperature
         hidden = hidden_dim or self.feature_dim
         self.head = nn.Sequential(nn.Linear(self.feature_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim))
 

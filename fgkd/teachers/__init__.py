@@ -1,4 +1,4 @@
-"""Frozen teachers: CLIP (LEAD's teacher, fgkd's MaKD aspect scorer) and the aspect scorers.
+"""Frozen teachers: CLIP (LEAD's teacher, fgkd's MaKD aspect scorer) and the VLM aspect scorer.
 
     >>> teacher = get_teacher("embedded-M")            # trained by fgkd on the world, cached
     >>> teacher = get_teacher("ViT-B-16/openai")       # open_clip weights from the local cache
@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# Names re-exported lazily (PEP 562): `import fgkd.teachers.aspects` must not pay for open_clip.
+# Names re-exported lazily (PEP 562): `import fgkd.teachers.vlm` must not pay for open_clip.
+# The scorer registry (get_scorer, list_scorers) and the oracle are in fgkd.scorers.
 _EXPORTS = {
     "LEAD_TEMPERATURE": "fgkd.teachers.clip",
     "ClipAspectScorer": "fgkd.teachers.clip",
@@ -36,8 +37,6 @@ _EXPORTS = {
     "PretrainedWeightsMissing": "fgkd.teachers.pretrained",
     "load_pretrained_teacher": "fgkd.teachers.pretrained",
     "resolve_checkpoint": "fgkd.teachers.pretrained",
-    "get_scorer": "fgkd.teachers.aspects",
-    "list_scorers": "fgkd.teachers.aspects",
 }
 
 if TYPE_CHECKING:
@@ -100,9 +99,7 @@ __all__ = [  # noqa: F822 (lazy, see _EXPORTS)
     "calibration_stats",
     "compute_teacher_outputs",
     "embedded_config",
-    "get_scorer",
     "get_teacher",
-    "list_scorers",
     "list_teachers",
     "load_embedded_teacher",
     "load_pretrained_teacher",

@@ -3,7 +3,8 @@
     python -m fgkd.train --config lead.yaml
     torchrun --nproc_per_node 2 -m fgkd.train --config lead.json
 
-The file holds one config as a dict with ``"family": "lead" | "makd"`` (or pass ``--family``).
+The file holds one config as a dict with ``"method"`` (moco, lead, simclr, ibot, makd) or
+``"family": "lead" | "makd"`` (or pass ``--family``); a run's ``config.json`` works as it is.
 Rank 0 prints the run folder and its metrics as JSON.
 """
 
@@ -36,10 +37,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     from fgkd.runs import get_or_train
     from fgkd.train import ddp
-    from fgkd.train.config import config_from_dict
+    from fgkd.methods import config_from_dict
 
     parser = argparse.ArgumentParser(prog="python -m fgkd.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="JSON or YAML file with one LeadConfig/MakdConfig")
+    parser.add_argument("--config", required=True, help="JSON or YAML file with one run config (fgkd.methods)")
     parser.add_argument("--family", choices=("lead", "makd"), help="config family if the file has no 'family' key")
     args = parser.parse_args(argv)
 

@@ -15,13 +15,14 @@ import pytest
 import yaml
 
 from fgkd.experiments import lead
-from fgkd.params import notebook_parameters
+from fgkd.reproduce.manifest import load_manifest
+from fgkd.reproduce.params import notebook_parameters
 from fgkd.reference import LEAD_METRICS
-from fgkd.train import LeadConfig
-from fgkd.train.config import ConfigError
+from fgkd.methods import LeadConfig
+from fgkd.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("lead_*.ipynb"))
+NOTEBOOKS = [REPO / "notebooks" / f"{e.name}.ipynb" for e in load_manifest().entries.values() if e.paper == "lead"]
 SMALL = dict(world_classes=4, world_train_per_class=8, image_size=32, backbone="resnet18", pretrained=False,
              epochs=1, batch_size=16, queue_size=64, teacher="embedded-M", teacher_mode="cached", llm="template",
              llm_style="a", probe_epochs=2, device="cpu", num_workers=0)
@@ -41,18 +42,20 @@ def base(recipe):
 
 
 class FakeRun:
-    """What the tables read from a run: ``metrics``, ``done``, ``features(split)``."""
+    """What the tables read from a run: ``metrics``, ``done``, ``arrays(split)``."""
 
     def __init__(self, cfg: LeadConfig):
         self.cfg = cfg
         self.done = True
         # A deterministic "accuracy": LEAD helps, removed words and short descriptions hurt.
-        top1 = 40.0 + 10.0 * (cfg.method == "lead") - 10.0 * cfg.word_removal + 0.05 * cfg.max_words
+        # (MoCo v2's config has no description fields: it reads no descriptions)
+        top1 = (40.0 + 10.0 * (cfg.method == "lead") - 10.0 * getattr(cfg, "word_removal", 0.0)
+                + 0.05 * getattr(cfg, "max_words", 70))
         top1 += 0.01 * cfg.dataset_options.get("train_per_class", 30)
         self.metrics = {"top1": top1, "top5": top1 + 30, "R-1": top1 - 5, "R-5": top1 + 10, "mAP": top1 / 2,
                         "train_seconds": 1.5}
 
-    def features(self, split):
+    def arrays(self, split):
         rng = np.random.default_rng(0)
         labels = np.arange(60) % 3
         spread = 0.2 if self.cfg.method == "lead" else 2.0  # LEAD's classes are tighter
@@ -86,14 +89,14 @@ def test_recipe_defaults_are_the_papers():
     """Recipe() is LEAD section 11 as LeadConfig's defaults hold it (no field silently differs)."""
     cfg = lead.Recipe().config("cub200")
     paper = LeadConfig(dataset="cub200", llm_options={"category": "bird"}, progress=False)
-    assert lead.differing_fields(cfg, paper) == set()
+    assert lead.changed_fields(cfg, paper) == set()
     assert cfg.config_hash() == paper.config_hash()
 
 
 def test_recipe_config_for_the_world(recipe, base):
     assert base.dataset_options == {"num_classes": 4, "image_size": 32, "train_per_class": 8}
     assert base.method == "lead" and base.teacher == "embedded-M" and base.progress is False
-    assert base.moco_dim == 64  # embedded-M's embedding dimension (open_clip config)
+    assert base.proj_dim == 64  # embedded-M's embedding dimension (open_clip config)
     assert base.llm_options == {} and base.llm_style == "a"
     assert recipe.kit_label("world:bird") == "fgkd embedded (world:bird, 32 px)"
 
@@ -131,9 +134,22 @@ def test_recipe_rejects_bad_values():
 def test_recipe_from_takes_only_recipe_keys():
     namespace = {**lead.Recipe(**SMALL).__dict__, "datasets": "world:bird", "output_dir": ".", "lengths": "10,70"}
     assert lead.recipe_from(namespace) == lead.Recipe(**SMALL)
-    del namespace["kd_temperature"]
-    with pytest.raises(ValueError, match="kd_temperature"):
-        lead.recipe_from(namespace)
+    del namespace["category_temperature"]  # a field the namespace lacks comes from the set's recipe file
+    embedded = yaml.safe_load((REPO / "params" / "embedded" / "lead.yaml").read_text())
+    assert lead.recipe_from(namespace).category_temperature == embedded["category_temperature"]
+
+
+def test_recipe_from_reads_the_params_sets_recipe_and_the_namespace_overrides_it(tmp_path):
+    smoke = yaml.safe_load((REPO / "params" / "smoke" / "lead.yaml").read_text())
+    assert lead.recipe_from({"params_set": "smoke"}) == lead.Recipe(**smoke)
+    assert lead.recipe_from({"params_set": "smoke", "epochs": 10}) == lead.Recipe(**{**smoke, "epochs": 10})
+    assert lead.recipe_from({}) == lead.recipe_from({"params_set": "embedded"})  # a notebook opened in JupyterLab
+    (tmp_path / "lead.yaml").write_text("epochs: 2\nkd_temperature: 0.1\n")
+    with pytest.raises(ValueError, match=r"lead.yaml: key 'kd_temperature'.*renamed to 'category_temperature'"):
+        lead.recipe_from({"params_set": str(tmp_path)})
+    (tmp_path / "lead.yaml").write_text("epochs: two\n")
+    with pytest.raises(ValueError, match="epochs"):
+        lead.recipe_from({"params_set": str(tmp_path)})
 
 
 def test_split_list():
@@ -149,7 +165,7 @@ def test_split_list():
 
 def _only(grid, base, allowed):
     for key, cfg in grid.items():
-        assert lead.differing_fields(cfg, base) <= set(allowed), key
+        assert lead.changed_fields(cfg, base) <= set(allowed), key
 
 
 def test_text_length_and_word_removal_grids(base):
@@ -168,7 +184,7 @@ def test_text_length_and_word_removal_grids(base):
 def test_llm_grid_changes_only_the_llm(base):
     grid = lead.llm_grid(base, {"GPT-3": {}, "DeepSeek": {"llm_style": "b"}})
     assert grid["GPT-3"] is base
-    assert lead.differing_fields(grid["DeepSeek"], base) == {"llm_style"}
+    assert lead.changed_fields(grid["DeepSeek"], base) == {"llm_style"}
     with pytest.raises(ValueError, match="may only change"):
         lead.llm_grid(base, {"x": {"epochs": 3}})
 
@@ -176,9 +192,9 @@ def test_llm_grid_changes_only_the_llm(base):
 def test_teacher_grid_moves_the_projection_dim_with_the_teacher(base):
     grid = lead.teacher_grid(base, ["embedded-S", "embedded-M", "embedded-L"])
     assert grid["embedded-M"] is base
-    assert lead.differing_fields(grid["embedded-S"], base) == {"teacher"}  # S and M are both 64-d
-    assert lead.differing_fields(grid["embedded-L"], base) == {"teacher", "moco_dim"}
-    assert grid["embedded-L"].moco_dim == 96
+    assert lead.changed_fields(grid["embedded-S"], base) == {"teacher"}  # S and M are both 64-d
+    assert lead.changed_fields(grid["embedded-L"], base) == {"teacher", "proj_dim"}
+    assert grid["embedded-L"].proj_dim == 96
 
 
 def test_method_and_main_grids(recipe, base):
@@ -188,7 +204,7 @@ def test_method_and_main_grids(recipe, base):
     main = lead.main_grid(recipe, ["world:bird", "world:car"])
     assert list(main) == [("CUB", "MoCo v2"), ("CUB", "LEAD"), ("Cars", "MoCo v2"), ("Cars", "LEAD")]
     assert main[("CUB", "LEAD")] == base
-    assert lead.differing_fields(main[("Cars", "LEAD")], base) == {"dataset"}
+    assert lead.changed_fields(main[("Cars", "LEAD")], base) == {"dataset"}
 
 
 def test_num_categories_grid_maps_the_class_count_to_the_base(base):
@@ -213,30 +229,21 @@ def test_num_images_grid(base):
 
 
 def _params(set_name: str, notebook: Path) -> dict:
-    """The notebook's parameters as fgkd reproduce injects them: defaults, then the params file."""
+    """The notebook's parameters as fgkd reproduce injects them: defaults, the params file, params_set."""
     values = {n: p.default for n, p in notebook_parameters(notebook).items()}
     values.update(yaml.safe_load((REPO / "params" / set_name / f"{notebook.stem}.yaml").read_text()) or {})
-    return values
+    return {**values, "params_set": set_name}
 
 
 def test_lead_notebooks_are_there():
-    assert {p.stem for p in NOTEBOOKS} == {
-        "lead_main", "lead_llm_choice", "lead_text_length", "lead_teacher_backbone", "lead_word_removal",
-        "lead_vs_ssl", "lead_num_images", "lead_num_categories", "lead_tsne", "lead_entropy_examples",
-        "lead_descriptions"}
-
-
-@pytest.mark.parametrize("set_name", ["embedded", "smoke", "paper"])
-def test_every_lead_notebook_has_the_same_recipe(set_name):
-    recipes = {nb.stem: lead.recipe_from(_params(set_name, nb)) for nb in NOTEBOOKS}
-    first = recipes["lead_main"]
-    assert {name: r for name, r in recipes.items() if r != first} == {}
+    assert NOTEBOOKS and all(nb.is_file() for nb in NOTEBOOKS)  # the manifest's LEAD entries
+    assert NOTEBOOKS[0].stem == "lead_main"
 
 
 def test_notebook_defaults_are_the_embedded_params():
     for nb in NOTEBOOKS:
-        defaults = {n: p.default for n, p in notebook_parameters(nb).items() if n != "output_dir"}
-        embedded = yaml.safe_load((REPO / "params" / "embedded" / f"{nb.stem}.yaml").read_text())
+        defaults = {n: p.default for n, p in notebook_parameters(nb).items() if n not in ("output_dir", "params_set")}
+        embedded = yaml.safe_load((REPO / "params" / "embedded" / f"{nb.stem}.yaml").read_text()) or {}
         assert embedded == defaults, nb.stem
 
 
@@ -336,7 +343,7 @@ def test_entropy_summary_and_pick_examples():
     s = lead.entropy_summary(frame)
     assert s["H (teacher right)"] == pytest.approx(0.2) and s["H (teacher wrong)"] == pytest.approx(0.8)
     assert s["student right | teacher wrong"] == pytest.approx(200 / 3)
-    picked = lead.pick_examples(frame, per_case=1)
+    picked = lead.pick_entropy_examples(frame, per_case=1)
     assert picked == {"teacher right, low entropy": [0], "teacher wrong, student right": [2], "both wrong (hard)": [3]}
 
 
@@ -364,7 +371,7 @@ def test_entropy_examples_on_a_tiny_run(tmp_path):
     cfg = train_fakes.lead_config(llm_options=train_fakes.write_llm_files(tmp_path), teacher_mode="cached")
     run = get_or_train(cfg, teacher=teacher)
     ex = lead.entropy_examples(run, teacher=teacher)
-    n, c = len(run.features("test")["labels"]), len(train_fakes.CLASSES)
+    n, c = len(run.arrays("test")["labels"]), len(train_fakes.CLASSES)
     assert ex.teacher_probs.shape == ex.student_probs.shape == (n, c)
     assert np.allclose(ex.teacher_probs.sum(1), 1, atol=1e-5) and np.allclose(ex.student_probs.sum(1), 1, atol=1e-5)
     assert np.allclose(ex.w_cl, ex.entropy**2, atol=1e-6) and np.allclose(ex.w_kd, 1 - ex.entropy**2, atol=1e-6)
@@ -382,7 +389,9 @@ def test_tsne_is_computed_once_per_run(recipe, fake_store, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("t-SNE recomputed although cached")
 
-    monkeypatch.setattr(lead, "tsne_2d", fail)
+    import fgkd.experiments.lead.figures as figures
+
+    monkeypatch.setattr(figures, "tsne_2d", fail)  # where tsne_frame's cache looks it up
     again, _ = lead.tsne_frame(runs, max_points=30, perplexity=5.0)
     pd.testing.assert_frame_equal(first, again)
     with pytest.raises(AssertionError, match="recomputed"):

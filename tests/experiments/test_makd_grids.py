@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from fgkd.experiments import makd
-from fgkd.train import MakdConfig
+from fgkd.methods import MakdConfig
 
 SMALL = {"world_classes": 4, "world_train_per_class": 4, "world_test_per_class": 2, "epochs": 2,
          "n_generate": 20, "n_select": 8, "num_aspects": 8, "scorer": "oracle", "scorer_model": "",
@@ -46,7 +46,7 @@ class FakeRun:
     def meta(self):
         return {"classes": ["a", "b"], "questions": [f"q{i}?" for i in range(self.cfg.num_aspects)]}
 
-    def features(self, split):
+    def arrays(self, split):
         return {"labels": np.arange(40) % 2}
 
 
@@ -79,6 +79,17 @@ def test_recipe_from_takes_only_recipe_keys():
     cfg = r.config("world:bird")
     assert cfg.epochs == 3 and cfg.alpha == 2.0 and cfg.dataset_options["num_classes"] == r.world_classes
     assert cfg.scorer_options == {"teacher": "embedded-M"} and cfg.progress is False
+
+
+def test_recipe_from_reads_the_params_sets_recipe_and_the_namespace_overrides_it(tmp_path):
+    import yaml
+
+    smoke = yaml.safe_load((Path(__file__).resolve().parents[2] / "params" / "smoke" / "makd.yaml").read_text())
+    assert makd.recipe_from({"params_set": "smoke"}) == makd.Recipe(**smoke)
+    assert makd.recipe_from({"params_set": "smoke", "alpha": 5.0}).alpha == 5.0
+    (tmp_path / "makd.yaml").write_text("epochs: 2\nnum_aspect: 8\n")
+    with pytest.raises(ValueError, match=r"makd.yaml: key 'num_aspect'.*did you mean 'num_aspects'"):
+        makd.recipe_from({"params_set": str(tmp_path)})
 
 
 def test_recipe_rejects_bad_values():
@@ -300,7 +311,7 @@ def test_class_means_and_agreement(arrays):
 
 
 def test_examples_and_overlap(arrays):
-    images, questions = makd.pick_examples(arrays, num_images=2, num_questions=2)
+    images, questions = makd.pick_aspect_examples(arrays, num_images=2, num_questions=2)
     assert len(set(arrays.labels[images])) == 2 and len(questions) == 2
     assert questions[0] in (0, 1)  # a class-separating question varies most across the images
     table = makd.image_examples(arrays, images, questions)
@@ -348,9 +359,9 @@ def test_ablation_views_and_verdicts(recipe, fake_store):
 
 def test_truth_quality_scores_targets_against_the_world(recipe):
     """A scorer equal to the world's truth gets AUC 1; its complement AUC 0 (tiny real world)."""
-    from fgkd.teachers.aspects import ground_truth
-    from fgkd.train.lead import load_split
-    from fgkd.train.makd import aspect_questions
+    from fgkd.scorers.oracle import ground_truth
+    from fgkd.data.splits import load_split
+    from fgkd.methods.makd import aspect_questions
 
     cfg = recipe.config("world:bird")
     questions = aspect_questions(cfg, load_split(cfg, "train"))[: cfg.num_aspects]
@@ -373,21 +384,6 @@ def test_trend_is_spearman():
     assert makd.trend([1, 2, 3, 4], [10.0, 20.0, 15.0, 30.0]) == pytest.approx(0.8)
     assert makd.trend([1, 2, 3, 4], [4.0, 3.0, 2.0, 1.0]) == pytest.approx(-1.0)
     assert math.isnan(makd.trend([1, 2], [1.0, 2.0]))
-
-
-@pytest.mark.parametrize("params_set", ["embedded", "paper", "smoke"])
-def test_recipe_block_is_the_same_in_every_makd_params_file(params_set):
-    """Runs are shared between the MaKD notebooks only if they build the same recipe."""
-    import yaml
-
-    folder = Path(__file__).resolve().parents[2] / "params" / params_set
-    files = sorted(folder.glob("makd_*.yaml"))
-    assert len(files) == 8
-    recipes = {f.name: {k: v for k, v in (yaml.safe_load(f.read_text()) or {}).items()
-                        if k in makd.Recipe.field_names()} for f in files}
-    first = next(iter(recipes.values()))
-    assert all(r == first for r in recipes.values()), recipes
-    makd.recipe_from(first)  # and it is a valid recipe
 
 
 def test_embedded_teachers_are_the_clip_scorers_only():

@@ -15,7 +15,7 @@ def test_table_rows_and_gaps(tmp_path, capsys, monkeypatch, load_repo_script):
         assert table[label].between(0, 100).all()
     assert (table["MaKD - Base"] == table["MaKD"] - table["Base"]).all()
     assert (table["MaKD - random"] == table["MaKD"] - table["MaKD random"]).all()
-    assert "recipe of params/smoke/makd_main.yaml" in capsys.readouterr().out
+    assert "recipe of params/smoke/makd.yaml" in capsys.readouterr().out
 
     # A second call reads every run from the run store instead of training it again.
     import fgkd.runs

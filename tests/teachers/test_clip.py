@@ -260,7 +260,7 @@ def test_aspect_scorer_rejects_questions_without_statements(teacher):
 
 
 def test_get_scorer_clip_builds_the_clip_scorer(teacher):
-    from fgkd.teachers.aspects import get_scorer
+    from fgkd.scorers import get_scorer
 
     scorer = get_scorer("clip", teacher=teacher)
     assert isinstance(scorer, ClipAspectScorer) and scorer.teacher is teacher

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fgkd.teachers.aspects import cached_scores, cached_zero_shot_scores, get_scorer
+from fgkd.scorers import cached_scores, cached_zero_shot_scores, get_scorer
 from fgkd.teachers.vlm import (
     ModelNotAvailableError,
     VlmAspectScorer,

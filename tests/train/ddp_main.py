@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: train_fakes.py
 import train_fakes  # noqa: E402,F401  (registers fake:blobs and the test_tiny backbone)
 
 from fgkd.train.__main__ import main  # noqa: E402

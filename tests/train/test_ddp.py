@@ -15,7 +15,7 @@ HERE = Path(__file__).parent
 def _config_file(tmp_path, **overrides):
     cfg = lead_config(**{"method": "moco", "epochs": 2, "batch_size": 4, "queue_size": 16, **overrides})
     path = tmp_path / "cfg.json"
-    path.write_text(json.dumps({"family": "lead", **cfg.to_dict()}))
+    path.write_text(json.dumps(cfg.record()))
     return cfg, path
 
 
@@ -36,9 +36,9 @@ def test_torchrun_two_cpu_processes_end_in_step(tmp_path):
     assert len(digests) == 2 and digests[0] == digests[1]
     # the stored weights are the ones the ranks agreed on
     from fgkd.train.ddp import state_digest
-    from fgkd.train.lead import build_student
+    from fgkd.methods import method_class
 
-    module = build_student(cfg)
+    module = method_class(cfg).build_module(cfg)
     module.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
     assert state_digest(module) == digests[0]
     printed = json.loads(done.stdout[done.stdout.index("{"):])
@@ -59,7 +59,7 @@ def test_yaml_config_and_family_flag(tmp_path):
     import yaml
 
     from fgkd.train.__main__ import read_config_file
-    from fgkd.train.config import config_from_dict
+    from fgkd.methods import config_from_dict
 
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump({"epochs": 8, "dataset": "world:bird"}))

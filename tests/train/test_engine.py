@@ -6,7 +6,7 @@ import torch
 
 from train_fakes import lead_config, makd_config
 
-from fgkd.runs import make_method
+from train_fakes import make_method
 from fgkd.train.engine import (
     CHECKPOINT,
     IndexedDataset,

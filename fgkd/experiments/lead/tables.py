@@ -1,0 +1,70 @@
+"""Running LEAD grids into tables: one row per arm with LEAD's metrics (linear-probe Top-1/Top-5,
+retrieval R-1/R-5/mAP, percent), indexed like ``fgkd.reference.paper_table``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Hashable, Mapping, Sequence
+
+from fgkd.experiments.common import run_table as common_run_table
+from fgkd.experiments.common import train_grid
+from fgkd.experiments.lead.recipe import RUN_KEYS
+from fgkd.methods import LeadConfig
+
+
+def metrics_row(run: Any) -> dict[str, float]:
+    """A finished run's LEAD metrics (percent) keyed by :data:`METRICS`."""
+    m = run.metrics
+    return {name: float(m[key]) for name, key in RUN_KEYS.items()}
+
+
+
+def get_runs(grid: Mapping[Hashable, LeadConfig], *, verbose: bool = True, **method_options: Any) -> dict[Hashable, Any]:
+    """``{key: Run}``: every arm from the run store, training the missing ones (each config once,
+    however many keys share it)."""
+    runs = train_grid(grid, log=print if verbose else None, **method_options)
+    return {key: seeds[0] for key, seeds in runs.items()}
+
+
+
+def run_table(grid: Mapping[Hashable, LeadConfig], index: str | Sequence[str], *, verbose: bool = True,
+              **method_options: Any):
+    """Train/read every arm of ``grid`` and return its metrics, one row per key.
+
+    Args:
+        grid: ``{key: LeadConfig}``; tuple keys give a multi-level index.
+        index: the index name(s) (e.g. ``"removal_pct"``, ``("dataset", "method")``).
+        method_options: passed to ``fgkd.runs.get_or_train`` (e.g. a pre-built ``teacher`` in tests).
+
+    Returns:
+        DataFrame indexed by ``index`` with columns :data:`METRICS` and ``train_s`` (seconds the
+        run trained, wherever it was trained).
+    """
+    def row(runs: list[Any]) -> dict[str, float]:
+        return {**metrics_row(runs[0]), "train_s": float(runs[0].metrics.get("train_seconds", math.nan))}
+
+    return common_run_table(grid, index, row, log=print if verbose else None, **method_options)
+
+
+
+def truncated_share(grid: Mapping[Hashable, LeadConfig], *, teacher: Any = None):
+    """Percent of each arm's class descriptions longer than the teacher's text context (CLIP reads
+    77 tokens and cuts the rest; 70 words are usually more than 77 tokens), so a table of
+    description lengths shows where extra words stop reaching the teacher.
+    ``teacher``: a built teacher for every arm instead of each arm's own (tests)."""
+    import pandas as pd
+
+    from fgkd.data.splits import load_split
+    from fgkd.methods.lead import category_names, class_descriptions
+    from fgkd.teachers import get_teacher
+
+    teachers: dict[str, Any] = {}
+    shares = {}
+    for key, cfg in grid.items():
+        if teacher is None and cfg.teacher not in teachers:
+            teachers[cfg.teacher] = get_teacher(cfg.teacher, **cfg.teacher_options)
+        t = teacher if teacher is not None else teachers[cfg.teacher]
+        plain = load_split(cfg, "train")
+        texts = class_descriptions(cfg, category_names(cfg, plain), plain)
+        shares[key] = 100.0 * t.count_truncated(texts) / len(texts)
+    return pd.Series(shares, name="descriptions cut by the teacher (%)")

@@ -1,0 +1,217 @@
+"""What every training method shares: the run config's identity in the store, and LEAD's family.
+
+:class:`RunConfig` is a :class:`fgkd.config.Config` that the run store can key: ``config_hash()``
+is ``stable_hash(hash_dict())``. Fields named in :data:`RUNTIME_FIELDS` say *how* to compute
+(device, loader workers, progress bar, mixed precision, memory layout, where real data lives), not
+*what*: they are left out of the hash, so a run trained on a GPU is found again on a laptop.
+
+Run keys are stable across releases: a field renamed since runs were first stored is hashed under
+its stored name (``HASH_NAMES``), so a user's cache keeps its runs.
+
+:class:`SSLConfig` / :class:`SSLMethod` hold what LEAD and its self-supervised baselines (MoCo v2,
+SimCLR, the iBOT-style ViT) share, as solo-learn's base method does: the data, the optimisation,
+the cosine schedule and the evaluation (LEAD supplement, section 10: a linear probe on frozen
+backbone features for Top-1/Top-5, and leave-one-out retrieval R-1/R-5/mAP on the test split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from fgkd.config import Config, check
+from fgkd.io import stable_hash
+from fgkd.train.engine import Method
+
+RUNTIME_FIELDS = frozenset({"device", "num_workers", "progress", "data_root", "amp", "channels_last"})
+DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("cosine", "constant")
+
+
+class RunConfig(Config):
+    """A config the run store keys by hash. Subclasses set ``family`` and may set ``method``."""
+
+    family: ClassVar[str]  # the hash's "family" entry: "lead" (LEAD and its baselines) or "makd"
+    method: ClassVar[str]  # the method's registry name; the run store's folder under cache_dir("runs")
+    HASH_NAMES: ClassVar[dict[str, str]] = {}  # field -> the name it is hashed under (renamed fields)
+
+    def unused_fields(self) -> frozenset[str]:
+        """Fields this configuration does not read (left out of the hash); see subclasses."""
+        return frozenset()
+
+    def hash_dict(self) -> dict[str, Any]:
+        """What identifies the run: every field except runtime and unused ones, plus the family."""
+        skip = RUNTIME_FIELDS | self.unused_fields()
+        d = {self.HASH_NAMES.get(k, k): v for k, v in self.to_dict().items() if k not in skip}
+        return {"family": self.family, **d}
+
+    def config_hash(self) -> str:
+        """``stable_hash`` of :meth:`hash_dict`: the run store's folder name."""
+        return stable_hash(self.hash_dict())
+
+    def record(self) -> dict[str, Any]:
+        """The config as written to a run's ``config.json`` (``fgkd.methods.config_from_dict`` reads it)."""
+        return {"family": self.family, "method": self.method, "hash": self.config_hash(), **self.to_dict()}
+
+    def dependencies(self) -> dict[str, "RunConfig"]:
+        """Other runs this run needs, by the keyword its method takes them under (the run store
+        trains them first and hands their models in)."""
+        return {}
+
+    def __hash__(self) -> int:  # dict fields make the generated hash fail; the config hash is stable
+        return hash(self.config_hash())
+
+
+def validate_common(c: Any) -> None:
+    """Checks every run config shares (dataset, optimisation, runtime)."""
+    n = type(c).__name__
+    check(bool(c.dataset.strip()), n, "dataset", c.dataset, "give a dataset name, e.g. 'world:bird' or 'cub200'")
+    check(c.image_size >= 8, n, "image_size", c.image_size, "must be >= 8 pixels")
+    check(c.lr > 0, n, "lr", c.lr, "must be > 0")
+    check(0 <= c.momentum < 1, n, "momentum", c.momentum, "SGD momentum must be in [0, 1)")
+    check(c.weight_decay >= 0, n, "weight_decay", c.weight_decay, "must be >= 0")
+    check(c.epochs >= 1, n, "epochs", c.epochs, "must be >= 1")
+    check(c.batch_size >= 2, n, "batch_size", c.batch_size, "must be >= 2 (batch norm needs two samples)")
+    check(c.num_workers >= 0, n, "num_workers", c.num_workers, "must be >= 0")
+    check(c.seed >= 0, n, "seed", c.seed, "must be >= 0")
+    check(c.device in DEVICES, n, "device", c.device, f"choose one of {DEVICES}")
+    if "fraction" in c.dataset_options:
+        from fgkd.config import ConfigError
+
+        raise ConfigError(f"{n}.dataset_options must not hold 'fraction': use the config's own "
+                          "train_fraction field (MakdConfig) so the test split stays whole")
+
+
+def validate_backbone(c: Any) -> None:
+    check(bool(c.backbone.strip()), type(c).__name__, "backbone", c.backbone, "give a backbone name, e.g. 'resnet18'")
+
+
+@dataclass(frozen=True, eq=True)
+class SSLConfig(RunConfig):
+    """Fields of every LEAD-family run: data, optimisation, linear probe, runtime.
+
+    Defaults are the paper's (LEAD supplement section 11 and its public run script).
+    """
+
+    family: ClassVar[str] = "lead"
+    __hash__ = RunConfig.__hash__  # set in the body, so the dataclass keeps it
+
+    # --- data
+    dataset: str = "cub200"  # fgkd.data.get_dataset name
+    dataset_options: dict = field(default_factory=dict)  # extra get_dataset keywords (world size etc.)
+    data_root: str | None = None  # folder of a real dataset (runtime: not hashed)
+    image_size: int = 224  # training crop; test: resize image_size*256/224 then centre crop
+    # --- optimisation
+    lr: float = 0.03
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # cosine | constant
+    epochs: int = 100
+    batch_size: int = 64
+    # --- evaluation: linear probe on frozen, standardised backbone features (fgkd.eval.linear_probe)
+    probe_epochs: int = 100
+    probe_lr: float = 0.1
+    probe_batch_size: int = 256
+    probe_weight_decay: float = 0.0
+    # --- runtime
+    num_workers: int = 4
+    seed: int = 0
+    device: str = "auto"  # auto = cuda when available
+    amp: bool = True  # bf16/fp16 autocast, CUDA only
+    channels_last: bool = True  # CUDA; on CPU only for models with depthwise convolutions
+    progress: bool = True  # tqdm bar
+
+    def validate(self) -> None:
+        n = type(self).__name__
+        validate_common(self)
+        check(self.schedule in SCHEDULES, n, "schedule", self.schedule, "choose 'cosine' or 'constant'")
+        check(self.probe_epochs >= 1, n, "probe_epochs", self.probe_epochs, "must be >= 1")
+        check(self.probe_lr > 0, n, "probe_lr", self.probe_lr, "must be > 0")
+        check(self.probe_batch_size >= 1, n, "probe_batch_size", self.probe_batch_size, "must be >= 1")
+        check(self.probe_weight_decay >= 0, n, "probe_weight_decay", self.probe_weight_decay, "must be >= 0")
+
+    def hash_dict(self) -> dict[str, Any]:
+        return {**super().hash_dict(), "method": self.method}
+
+
+@dataclass(frozen=True, eq=True)
+class BackboneSSLConfig(SSLConfig):
+    """An SSL run whose student is a named CNN backbone (``fgkd.models.get_backbone``)."""
+
+    __hash__ = RunConfig.__hash__
+
+    backbone: str = "resnet50"  # fgkd.models.get_backbone name
+    pretrained: bool = True  # ImageNet weights (LEAD section 11)
+    small_input: bool = False  # CIFAR-style stem for 32-64 px images
+
+    def validate(self) -> None:
+        super().validate()
+        validate_backbone(self)
+
+
+class SSLMethod(Method):
+    """Shared machinery of LEAD's family: two augmented views per image, the cosine schedule and
+    the evaluation. Subclasses give ``augmentation``, ``build_module`` and ``training_step``."""
+
+    @staticmethod
+    def augmentation(image_size: int) -> Callable:
+        from fgkd.data.transforms import moco_v2_augmentation
+
+        return moco_v2_augmentation(image_size)
+
+    @classmethod
+    def build_module(cls, cfg: SSLConfig) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def model_from_meta(cls, cfg: SSLConfig, meta: dict[str, Any]) -> nn.Module:
+        return cls.build_module(cfg)
+
+    def build(self, device: torch.device, for_training: bool = True) -> None:
+        from fgkd.data.splits import load_split
+        from fgkd.data.transforms import TwoCrops
+        from fgkd.train.engine import IndexedDataset
+
+        cfg = self.cfg
+        self.device = device
+        self.module = self.build_module(cfg)
+        if not for_training:
+            return
+        train = load_split(cfg, "train", TwoCrops(self.augmentation(cfg.image_size)))
+        self.meta = {"classes": list(train.classes), "num_classes": len(train.classes), "num_train": len(train)}
+        self.train_set = IndexedDataset(train)
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer):
+        if self.cfg.schedule == "cosine":  # MoCo v2: lr * (1 + cos(pi * epoch / epochs)) / 2, per epoch
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.cfg.epochs, eta_min=0.0)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+    def extract(self, split: str) -> dict[str, np.ndarray]:
+        """Frozen backbone features ``[N, F]`` and labels ``[N]`` under the test transform."""
+        from fgkd.data.splits import load_split
+        from fgkd.data.transforms import test_transform
+        from fgkd.eval import extract_features
+
+        data = load_split(self.cfg, split, test_transform(self.cfg.image_size))
+        feats, labels = extract_features(self.module, data, batch_size=256, device=self.device,
+                                         num_workers=self.cfg.num_workers)
+        return {"features": feats.numpy(), "labels": labels.numpy()}
+
+    def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
+        """Linear-probe Top-1/Top-5 (train -> test) and test-split retrieval R-1/R-5/mAP, in percent."""
+        from fgkd.eval import linear_probe, retrieval_metrics
+
+        cfg = self.cfg
+        train, test = arrays("train"), arrays("test")
+        num_classes = int(max(train["labels"].max(), test["labels"].max())) + 1
+        probe = linear_probe(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
+                             torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
+                             epochs=cfg.probe_epochs, lr=cfg.probe_lr, batch_size=cfg.probe_batch_size,
+                             weight_decay=cfg.probe_weight_decay, num_classes=num_classes, seed=cfg.seed,
+                             device=self.device)
+        retrieval = retrieval_metrics(torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]))
+        return {"top1": probe["top1"], "top5": probe["top5"], **retrieval}

@@ -1,0 +1,64 @@
+"""Loading a VLM offline: ``(model, processor)`` through the transformers Auto classes, device and dtype."""
+
+from __future__ import annotations
+
+import torch
+
+from fgkd.teachers.vlm.config import VlmConfig
+
+
+class ModelNotAvailableError(FileNotFoundError):
+    """A model asked for offline is not in the local Hugging Face cache."""
+
+
+def hf_cache_dir() -> str:
+    """Where ``huggingface_hub`` keeps downloaded models (``$HF_HUB_CACHE``, ``$HF_HOME/hub``...)."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _missing_model_message(model_id: str, cause: BaseException) -> str:
+    return (
+        f"VLM {model_id!r} is not available offline: fgkd loads models with local_files_only=True and it "
+        f"is not in the Hugging Face cache ({hf_cache_dir()}) nor a local folder.\n"
+        f"Download it once with:  hf download {model_id}   (older huggingface_hub: "
+        f"huggingface-cli download {model_id})\n"
+        "or set HF_HOME / HF_HUB_CACHE to the cache that holds it, or pass model_id=<local folder>. "
+        f"(transformers said: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__})"
+    )
+
+
+def resolve_device_dtype(device: str | None, dtype: str):
+    """``(torch.device, torch.dtype)`` from the config strings (auto: bf16 on CUDA, fp32 on CPU)."""
+    dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dtype == "auto":
+        return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+    return dev, getattr(torch, dtype)
+
+
+def load_vlm(config: VlmConfig):
+    """Load ``(model, processor)`` with the transformers Auto classes, eval mode, on the device.
+
+    Raises:
+        ModelNotAvailableError: the model is neither cached nor a local folder (offline loading).
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    device, dtype = resolve_device_dtype(config.device, config.dtype)
+    common = dict(
+        local_files_only=config.local_files_only,
+        trust_remote_code=config.trust_remote_code,
+        revision=config.revision,
+    )
+    try:
+        processor = AutoProcessor.from_pretrained(config.model_id, **common)
+        # Loading straight onto one accelerator avoids a full copy of the weights in host memory.
+        placement = {} if device.type == "cpu" else {"device_map": str(device)}
+        model = AutoModelForImageTextToText.from_pretrained(config.model_id, dtype=dtype, **placement, **common)
+    except OSError as exc:  # transformers reports missing files / offline misses as OSError
+        if config.local_files_only:
+            raise ModelNotAvailableError(_missing_model_message(config.model_id, exc)) from None
+        raise
+    model.to(device).eval()
+    return model, processor

@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from train_fakes import CLASSES, lead_config, tiny_teacher
+
+from fgkd.losses import info_nce
+from fgkd.config import ConfigError
+from fgkd.train.engine import seed_everything
+from fgkd.methods import make_method
+from fgkd.methods.lead import LeadMethod, TeacherView, category_names, class_descriptions
+
+CPU = torch.device("cpu")
+
+
+def _built(cfg, teacher=None, seed=0):
+    seed_everything(seed)
+    method = make_method(cfg) if teacher is None else make_method(cfg, teacher=teacher)
+    method.build(CPU)
+    method.forward_module = method.module
+    return method
+
+
+def _batch(method, indices=range(8)):
+    seed_everything(123)  # the same augmentations for every method compared
+    return default_collate([method.train_set[i] for i in indices])
+
+
+def test_none_weighting_equals_the_plain_moco_loss(llm_files, teacher):
+    lead = _built(lead_config(llm_options=llm_files, weighting="none", alpha=1.0), teacher)
+    moco = _built(lead_config(method="moco"))
+    for key, value in lead.module.state_dict().items():
+        assert torch.equal(value, moco.module.state_dict()[key]), key  # same initial student
+    batch = _batch(lead)
+    seed_everything(7)
+    lead_terms = lead.training_step(batch)
+    seed_everything(7)
+    moco_terms = moco.training_step(_batch(moco))
+    assert torch.equal(lead_terms["loss"], moco_terms["loss"])
+    assert lead_terms["w_kd"] == 0 and lead_terms["kd"] > 0  # the teacher is read (logged) but not distilled
+
+    # and the MoCo loss is InfoNCE on the model's outputs, computed independently here
+    fresh = _built(lead_config(method="moco"))
+    seed_everything(7)
+    (x_q, x_k), _, _ = _batch(fresh)
+    out = fresh.module(x_q, x_k)
+    assert torch.allclose(moco_terms["loss"], info_nce(out.q, out.k, out.queue, 0.2).mean())
+
+
+def test_entropy_weighting_adds_the_distillation_term(llm_files, teacher):
+    method = _built(lead_config(llm_options=llm_files, weighting="entropy", alpha=1.0, beta=5.0), teacher)
+    terms = method.training_step(_batch(method))
+    assert 0 < terms["w_kd"] < 1 and 0 < terms["w_cl"] < 1
+    assert terms["w_cl"] + terms["w_kd"] == pytest.approx(1.0)  # batch means of H^2 and 1 - H^2
+    assert terms["kd"] > 0
+    assert not torch.isclose(terms["loss"], terms["contrastive"])  # not the contrastive term alone
+
+
+def test_cached_mode_reads_the_teacher_outputs_rows_by_index(llm_files, teacher):
+    method = _built(lead_config(llm_options=llm_files, teacher_mode="cached"), teacher)
+    assert method.teacher is None and method.teacher_probs.shape == (32, 4)
+    from fgkd.teachers.outputs import compute_teacher_outputs
+    from train_fakes import Blobs
+
+    direct = compute_teacher_outputs(teacher, Blobs("train"), method.meta["descriptions"], temperature=0.02)
+    index = torch.tensor([5, 0, 31])
+    p = method.teacher_distribution(torch.zeros(3, 3, 16, 16), index)
+    assert torch.allclose(p, direct.probs[index].float(), atol=1e-6)
+
+
+def test_online_mode_scores_the_query_view(llm_files, teacher):
+    method = _built(lead_config(llm_options=llm_files, teacher_mode="online"), teacher)
+    (x_q, x_k), _, index = _batch(method)
+    p_q = method.teacher_distribution(x_q, index)
+    p_k = method.teacher_distribution(x_k, index)
+    assert p_q.shape == (8, 4) and torch.allclose(p_q.sum(1), torch.ones(8), atol=1e-5)
+    assert not torch.allclose(p_q, p_k)  # another view, another teacher distribution
+
+
+def test_teacher_view_maps_student_normalisation_to_the_teacher_input(teacher):
+    from fgkd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    view = TeacherView(teacher)
+    grey = torch.full((2, 3, 16, 16), 0.5)  # a mid-grey image in [0, 1]
+    student = (grey - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    out = view(student)
+    assert out.shape == (2, 3, teacher.image_size, teacher.image_size)
+    expected = (0.5 - view.t_mean) / view.t_std
+    assert torch.allclose(out, expected.expand_as(out), atol=1e-5)
+
+
+def test_teacher_dimension_must_match_the_projection(llm_files, teacher):
+    with pytest.raises(ConfigError, match="proj_dim"):
+        _built(lead_config(llm_options=llm_files, proj_dim=32), teacher)
+
+
+def test_word_removal_drops_words_deterministically(llm_files):
+    from train_fakes import Blobs
+
+    data = Blobs("train")
+    full = class_descriptions(lead_config(llm_options=llm_files), CLASSES, data)
+    cut = class_descriptions(lead_config(llm_options=llm_files, word_removal=0.4), CLASSES, data)
+    again = class_descriptions(lead_config(llm_options=llm_files, word_removal=0.4), CLASSES, data)
+    assert cut == again
+    assert all(len(c.split()) == len(f.split()) - round(0.4 * len(f.split())) for c, f in zip(cut, full))
+
+
+def test_category_names():
+    from train_fakes import Blobs
+
+    data = Blobs("train")
+    assert category_names(lead_config(), data) == CLASSES
+    fewer = category_names(lead_config(num_categories=2), data)
+    assert len(fewer) == 2 and set(fewer) <= set(CLASSES)
+    with pytest.raises(ConfigError, match="extra names"):
+        category_names(lead_config(num_categories=6), data)
+
+
+def test_more_categories_than_classes_come_from_the_world():
+    class Spec:
+        def __init__(self, name):
+            self.name = name
+
+    class World:
+        pretrain_classes = [Spec("Extra A"), Spec("Extra B")]
+
+    class Data:
+        classes = CLASSES
+        world = World()
+
+    assert category_names(lead_config(num_categories=6), Data()) == CLASSES + ["Extra A", "Extra B"]
+
+
+@pytest.mark.parametrize("method", ["simclr", "ibot"])
+def test_ssl_baselines_train_a_step(method):
+    m = _built(lead_config(method=method))
+    terms = m.training_step(_batch(m))
+    assert torch.isfinite(terms["loss"]) and terms["loss"].requires_grad
+
+
+def test_evaluate_probes_and_retrieves_on_features():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 5
+
+    def features(split):
+        labels = np.repeat(np.arange(4), 10)
+        return {"features": (centres[labels] + rng.normal(size=(40, 8))).astype(np.float32), "labels": labels}
+
+    method = make_method(lead_config(method="moco", probe_epochs=20))
+    metrics = method.evaluate(features)
+    assert set(metrics) == {"top1", "top5", "R-1", "R-5", "mAP"}
+    assert metrics["top1"] > 90 and metrics["mAP"] > 90

@@ -1,0 +1,171 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, RandomSampler, default_collate
+
+from train_fakes import Blobs, fake_scores, make_method, makd_config
+
+import fgkd.methods.makd as makd
+from fgkd.data.transforms import classifier_train_transform
+from fgkd.models.classifier import AspectClassifier
+from fgkd.experiments.makd import class_mean
+from fgkd.methods.makd import MakdMethod, random_targets
+from fgkd.scorers import logit
+from fgkd.train.engine import derive_seed, seed_everything, train
+
+CPU = torch.device("cpu")
+
+
+def _built(cfg):
+    seed_everything(cfg.seed)
+    method = make_method(cfg)
+    method.build(CPU)
+    method.forward_module = method.module
+    return method
+
+
+def _batch(method, indices=range(8)):
+    seed_everything(5)
+    return default_collate([method.train_set[i] for i in indices])
+
+
+def test_alpha_zero_is_plain_cross_entropy_training(tmp_path, llm_files, fake_scorer):
+    """MaKD with alpha = 0 trains exactly what a hand-written CE loop trains."""
+    cfg = makd_config(llm_options=llm_files, alpha=0.0, epochs=2)
+    method = make_method(cfg)
+    train(method, tmp_path)
+    assert method.module.num_aspects == 0 and fake_scorer == []  # no aspect logits, no scorer
+
+    # the reference: torch only, the engine's seeding protocol, F.cross_entropy
+    seed_everything(cfg.seed)
+    model = AspectClassifier("test_tiny", 4, 0)
+    seed_everything(derive_seed(cfg.seed, "train", 0))
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.lr_milestones), cfg.gamma)
+    data = Blobs("train", classifier_train_transform(16))
+    for epoch in range(cfg.epochs):
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "epoch", epoch, 0))
+        loader = DataLoader(data, batch_size=8, sampler=RandomSampler(data, generator=gen), drop_last=True,
+                            generator=gen)
+        model.train()
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, method.module.state_dict()[key]), key
+
+
+def test_random_targets_change_only_the_targets(llm_files, fake_scorer):
+    real = _built(makd_config(llm_options=llm_files))
+    rand = _built(makd_config(llm_options=llm_files, targets="random"))
+    assert [q.text for q in real.questions] == [q.text for q in rand.questions]
+    assert np.array_equal(real.train_indices, rand.train_indices)
+    for key, value in real.module.state_dict().items():
+        assert torch.equal(value, rand.module.state_dict()[key]), key
+    assert not torch.allclose(real.targets, rand.targets)
+    assert real.targets.shape == rand.targets.shape == (32, 4)
+    assert 0 < rand.targets.min() and rand.targets.max() < 1
+    assert len(fake_scorer) == 1  # only the real run asked the scorer
+
+
+def test_kl_changes_only_the_aspect_term(llm_files, fake_scorer):
+    bce = _built(makd_config(llm_options=llm_files))
+    kl = _built(makd_config(llm_options=llm_files, aspect_loss="kl"))
+    assert torch.equal(bce.targets, kl.targets)
+    a, b = bce.training_step(_batch(bce)), kl.training_step(_batch(kl))
+    assert torch.equal(a["ce"], b["ce"])
+    assert not torch.isclose(a["aspect"], b["aspect"])
+    assert torch.isclose(a["loss"], a["ce"] + a["aspect"])  # alpha = 1
+
+
+def test_fewer_aspects_take_a_prefix(llm_files, fake_scorer):
+    four = _built(makd_config(llm_options=llm_files, num_aspects=4))
+    two = _built(makd_config(llm_options=llm_files, num_aspects=2))
+    assert [q.text for q in two.questions] == [q.text for q in four.questions][:2]
+    assert torch.equal(two.targets, four.targets[:, :2])
+    assert two.module.head.out_features == 4 + 2
+
+
+def test_train_fraction_changes_only_the_images(llm_files, fake_scorer):
+    full = _built(makd_config(llm_options=llm_files))
+    half = _built(makd_config(llm_options=llm_files, train_fraction=0.5))
+    assert len(half.train_set) == 16 and set(half.train_indices) < set(full.train_indices)
+    assert np.bincount(np.asarray(Blobs("train").targets)[half.train_indices]).tolist() == [4, 4, 4, 4]
+    assert torch.equal(half.targets, full.targets[torch.from_numpy(half.train_indices)])
+    # and the image at each position is the full set's image at that index
+    x_half, y_half = half.train_set.dataset.dataset[3]
+    x_full, y_full = full.train_set.dataset.dataset[int(half.train_indices[3])]
+    assert y_half == y_full and np.array_equal(np.asarray(x_half), np.asarray(x_full))
+
+
+def test_mllm_kd_adds_one_term(llm_files, fake_scorer, monkeypatch):
+    logits = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    monkeypatch.setattr(makd, "zero_shot_logits", lambda cfg, dataset, split, **dependencies: logits)
+    plain = _built(makd_config(llm_options=llm_files))
+    kd = _built(makd_config(llm_options=llm_files, mllm_kd_weight=0.5))
+    a, b = plain.training_step(_batch(plain)), kd.training_step(_batch(kd))
+    assert torch.equal(a["ce"], b["ce"]) and torch.equal(a["aspect"], b["aspect"])
+    assert torch.isclose(b["loss"], a["loss"] + 0.5 * b["mllm_kd"])
+
+
+def test_mllm_kd_needs_zero_shot_logits(llm_files, fake_scorer):
+    with pytest.raises(Exception, match="zero-shot"):
+        _built(makd_config(llm_options=llm_files, mllm_kd_weight=0.5, scorer="oracle"))
+
+
+@pytest.mark.slow
+def test_classical_kd_from_a_teacher_run(llm_files, fake_scorer):
+    teacher_cfg = makd_config(llm_options=llm_files, alpha=0.0, epochs=2)
+    student = _built(makd_config(llm_options=llm_files, alpha=0.0, kd_teacher=teacher_cfg.to_dict(),
+                                 kd_weight=0.7, kd_temperature=2.0))
+    from fgkd.runs import Run
+
+    assert Run.of(teacher_cfg).done  # the teacher run was trained and stored on the way
+    assert not any(p.requires_grad for p in student.kd_teacher.parameters())
+    terms = student.training_step(_batch(student))
+    assert torch.isclose(terms["loss"], terms["ce"] + 0.7 * terms["kd"])
+    assert terms["kd"] > 0
+
+
+def test_random_targets_are_seeded_and_prefix_stable():
+    a = random_targets(10, 6, seed=0)
+    assert np.array_equal(a, random_targets(10, 6, seed=0))
+    assert np.array_equal(a[:, :3], random_targets(10, 3, seed=0))
+    assert not np.array_equal(a, random_targets(10, 6, seed=1))
+    big = random_targets(2000, 5, seed=0)
+    assert abs(np.median(big) - 0.5) < 0.02 and 0.25 < np.quantile(big, 0.16) < 0.29  # sigmoid(-1) = 0.269
+
+
+def test_evaluate_counts_class_logits_only(llm_files, fake_scorer):
+    method = _built(makd_config(llm_options=llm_files))
+    labels = np.array([0, 1, 2, 3])
+    class_logits = np.eye(4, dtype=np.float32)  # every image right on its C logits
+    aspect_logits = np.full((4, 4), 50.0, dtype=np.float32)  # larger than any class logit
+
+    def features(split):
+        return {"labels": labels, "class_logits": class_logits, "aspect_logits": aspect_logits,
+                "scorer_probs": np.ones((4, 4), dtype=np.float32), "inference_seconds": np.asarray(0.5)}
+
+    metrics = method.evaluate(features)
+    assert metrics["top1"] == 100.0
+    assert metrics["aspect_agreement"] == 100.0 and metrics["aspect_mae"] < 1e-6
+    assert metrics["num_parameters"] == sum(p.numel() for p in method.module.parameters())
+
+
+def test_extract_returns_logits_and_scorer_probabilities(llm_files, fake_scorer):
+    method = _built(makd_config(llm_options=llm_files))
+    arrays = method.extract("test")
+    assert arrays["class_logits"].shape == (32, 4) and arrays["aspect_logits"].shape == (32, 4)
+    assert np.array_equal(arrays["scorer_probs"], fake_scores(Blobs("test"), method.questions))
+    assert float(arrays["inference_seconds"]) > 0
+
+
+def test_analysis_helpers():
+    probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    assert np.allclose(class_mean(probs, np.array([0, 0, 1]), 3)[:2], [[0.5, 0.5], [0.5, 0.5]])
+    assert np.isnan(class_mean(probs, np.array([0, 0, 1]), 3)[2]).all()  # a class without images
+    assert np.allclose(1 / (1 + np.exp(-logit(np.array([0.2, 0.5, 0.9])))), [0.2, 0.5, 0.9])

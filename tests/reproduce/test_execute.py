@@ -1,0 +1,277 @@
+"""fgkd.reproduce.execute: validation before any notebook, papermill execution, teachers first,
+re-runs only of changed notebooks (their file, params, shared recipe, fgkd source)."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from notebook_fakes import BAD_BODY, GOOD_BODY, PARAMETERS, make_notebook, write_manifest  # noqa: E402
+
+from fgkd.cli import main  # noqa: E402
+from fgkd.reproduce import execute as R  # noqa: E402
+from fgkd.reproduce.manifest import discover_notebooks  # noqa: E402
+from fgkd.reproduce.params import prepare_params  # noqa: E402
+from fgkd.reproduce.sets import ParamsError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="jobs"):
+        R.ReproduceConfig(jobs=0)
+    with pytest.raises(ValueError, match="tuple"):
+        R.ReproduceConfig(only="makd_*")
+
+
+def _fake_set(tmp_path, params: dict[str, str], papers: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """Fake notebooks (paper none unless ``papers`` says; a LEAD one has ``params_set`` and the set
+    the smoke LEAD recipe) with their manifest and params files."""
+    notebooks, pdir = tmp_path / "notebooks", tmp_path / "myparams"
+    pdir.mkdir(parents=True)
+    papers = papers or {}
+    for name, text in params.items():
+        body = BAD_BODY if name == "bad" else GOOD_BODY
+        parameters = PARAMETERS
+        if papers.get(name) == "lead":  # no recipe key (lr) in its cell, and params_set
+            parameters = "".join(line for line in PARAMETERS.splitlines(keepends=True) if not line.startswith("lr "))
+            parameters = parameters.replace('output_dir = "."', 'params_set = "embedded"  # recipe set\noutput_dir = "."')
+        make_notebook(notebooks / f"{name}.ipynb", body, parameters=parameters)
+        (pdir / f"{name}.yaml").write_text(text)
+    write_manifest(notebooks, {name: papers.get(name) for name in params})
+    if "lead" in papers.values():
+        shutil.copyfile(REPO / "params" / "smoke" / "lead.yaml", pdir / "lead.yaml")
+    return notebooks, pdir
+
+
+def test_invalid_params_stop_the_run_before_any_notebook(tmp_path, capsys):
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n", "other": "num_clases: 3\n"})
+    config = R.ReproduceConfig(params=str(pdir), notebooks=notebooks, reports=tmp_path / "reports", progress=False)
+    with pytest.raises(ParamsError, match="other.yaml.*did you mean 'num_classes'"):
+        R.reproduce(config)
+    assert not (tmp_path / "reports" / "myparams" / "good.ipynb").exists()
+    code = main(["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports",
+                 str(tmp_path / "reports"), "--no-progress"])
+    assert code == 2
+    assert "did you mean 'num_classes'" in capsys.readouterr().err
+
+
+def test_preview_is_rendered_when_the_notebook_did_not_run(tmp_path, monkeypatch):
+    import fgkd.data.preview
+
+    calls = []
+
+    def fake_render(path, image_size=64, seed=0, **kwargs):
+        calls.append(Path(path))
+        Path(path).write_bytes(PNG)
+        return Path(path)
+
+    monkeypatch.setattr(fgkd.data.preview, "render_preview", fake_render)
+    target, error = R._write_preview(tmp_path, tmp_path / "smoke", [])
+    assert (target, error) == (tmp_path.resolve() / "world_preview.png", "") and calls == [target]
+    R._write_preview(tmp_path, tmp_path / "smoke", [])
+    assert len(calls) == 1  # an existing sheet is kept
+
+    def broken(path, **kwargs):
+        raise RuntimeError("no world")
+
+    monkeypatch.setattr(fgkd.data.preview, "render_preview", broken)
+    target, error = R._write_preview(tmp_path / "elsewhere", tmp_path / "smoke", [])
+    assert target is None and "RuntimeError: no world" in error
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_failing_notebook_is_reported_and_the_others_still_run(tmp_path, capsys):
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n", "bad": ""})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)  # this folder has no world_preview notebook
+    code = main(["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports),
+                 "--jobs", "2", "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "FAILED bad" in err and "ValueError: boom: deliberately broken" in err
+
+    set_dir = reports / "myparams"
+    summary = {n["name"]: n for n in json.loads((set_dir / "summary.json").read_text())["notebooks"]}
+    assert summary["bad"]["status"] == "failed"
+    assert summary["bad"]["error"] == "ValueError: boom: deliberately broken"
+    # title, header, parameters, injected parameters, `x = 1`, then the failing cell
+    assert summary["bad"]["failing_cell"] == 5
+    assert summary["bad"]["failing_source"] == "raise ValueError('boom: deliberately broken')"
+    assert (set_dir / "bad.html").is_file()  # the failed notebook is still exported, error shown
+    assert summary["good"]["status"] == "ok", summary["good"]
+    assert (set_dir / "good.html").is_file()
+    assert summary["good"]["headline"]["kit"] == {"Top-1": 12.5}
+    csv = (set_dir / "good" / "good.csv").read_text().splitlines()
+    assert csv == ["num_classes,Top-1", "3,12.5"]  # the params reached the notebook
+    readme = (set_dir / "README.md").read_text()
+    assert "FAILED in cell 5: ValueError: boom" in readme
+    assert "[good.csv](good/good.csv)" in readme
+    assert "1 of 2 notebooks ran; 1 failed" in readme
+    assert (set_dir / "index.html").is_file()
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_reproduce_world_preview_smoke_end_to_end(tmp_path, capsys):
+    reports = tmp_path / "tmp"
+    code = main(["reproduce", "--only", "world_preview", "--params", "smoke", "--reports", str(reports),
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    set_dir = reports / "smoke"
+    out = set_dir / "world_preview"
+    for path in (set_dir / "world_preview.ipynb", set_dir / "world_preview.html", set_dir / "index.html",
+                 set_dir / "README.md", out / "world_preview.csv", out / "world_preview.md"):
+        assert path.is_file(), path
+    figure = (out / "world_preview.png").read_bytes()
+    assert figure.startswith(PNG)
+    assert (reports / "world_preview.png").read_bytes() == figure  # the README's promised sheet
+
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["kit"] == {"image px": 32.0, "classes per domain": 4.0}  # params/smoke values
+    assert headline["paper"] == {"image px": 224.0, "classes per domain": 200.0}
+    assert headline["kit_label"].startswith("fgkd embedded (world:")
+    assert headline["paper_label"].startswith("paper (")
+
+    readme = (set_dir / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if "(`world_preview`)" in line)
+    assert "| ok |" in row and "[html](world_preview.html)" in row
+    assert "classes per domain 4" in row and "classes per domain 200" in row
+    assert "[world_preview.png](../world_preview.png)" in readme
+    assert 'href="world_preview.html"' in (set_dir / "index.html").read_text()
+    md = (out / "world_preview.md").read_text()
+    assert "| bird | CUB-200-2011 | 4 | 32 | 200 | 224 |" in md
+
+
+def test_embedded_set_trains_its_three_teachers_first_most_expensive_first():
+    notebooks = discover_notebooks()
+    params = prepare_params("embedded", notebooks)
+    assert R.teacher_jobs(params.values()) == [("embedded-L", {}), ("embedded-M", {}), ("embedded-S", {})]
+    smoke = prepare_params("smoke", notebooks)
+    tiny = {"epochs": 1, "world_options": {"pretrain_per_class": 2}}
+    assert R.teacher_jobs(smoke.values()) == [("embedded-M", tiny), ("embedded-S", tiny)]
+    assert R.teacher_jobs([params["world_preview"]]) == []
+
+
+def test_teachers_are_trained_before_any_notebook_and_a_failed_one_is_reported(tmp_path, capsys, monkeypatch):
+    import fgkd.teachers.embedded as E
+
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n"})
+    events = []
+    monkeypatch.setattr(R, "teacher_jobs", lambda notebooks: [("embedded-S", {"epochs": 1}), ("embedded-M", {})])
+
+    def fake_train(config, progress=True):
+        events.append(("teacher", config.arch, config.train.epochs))
+        if config.arch == "embedded-M":
+            raise RuntimeError("no disk left")
+        return tmp_path / "teacher.pt"
+
+    real_execute = R._execute_job
+    monkeypatch.setattr(E, "train_embedded_teacher", fake_train)
+    monkeypatch.setattr(R, "_execute_job", lambda job: events.append(("notebook", Path(job[0]).stem)) or real_execute(job))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    code = main(["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports),
+                 "--no-progress"])
+    default_m = E._DEFAULT_EPOCHS["embedded-M"]  # no options: the teacher's default recipe
+    assert events == [("teacher", "embedded-S", 1), ("teacher", "embedded-M", default_m), ("notebook", "good")]
+    err = capsys.readouterr().err
+    assert "FAILED teacher embedded-M" in err and "RuntimeError: no disk left" in err
+    assert code == 0  # the notebook did not need the teacher: it ran and is the only row
+
+
+def test_unchanged_notebooks_are_not_executed_again_and_changed_or_forced_ones_are(tmp_path, monkeypatch):
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n", "other": "num_classes: 4\n"})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    args = ["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports), "--no-progress"]
+    executed = []
+    real_execute = R._execute_job
+    monkeypatch.setattr(R, "_execute_job", lambda job: executed.append(Path(job[0]).stem) or real_execute(job))
+
+    def rows():
+        return {n["name"]: n for n in json.loads((reports / "myparams" / "summary.json").read_text())["notebooks"]}
+
+    assert main(args) == 0 and sorted(executed) == ["good", "other"]
+    first = rows()
+    assert not first["good"]["reused"] and first["good"]["fingerprint"]
+
+    executed.clear()
+    assert main(args) == 0 and executed == []  # nothing changed: both kept
+    second = rows()
+    assert second["good"]["reused"] and second["good"]["runtime_s"] == first["good"]["runtime_s"]
+    assert "unchanged, not re-run" in (reports / "myparams" / "README.md").read_text()
+
+    (pdir / "other.yaml").write_text("num_classes: 5\n")  # changed params: that notebook runs again
+    assert main(args) == 0 and executed == ["other"]
+    assert (reports / "myparams" / "other" / "good.csv").read_text().splitlines()[1] == "5,12.5"
+
+    executed.clear()
+    (reports / "myparams" / "good" / "good.csv").unlink()  # a missing output file: run again
+    assert main(args) == 0 and executed == ["good"]
+
+    executed.clear()
+    assert main([*args, "--force"]) == 0 and sorted(executed) == ["good", "other"]
+    assert not rows()["good"]["reused"]
+
+
+def test_the_fingerprint_follows_the_notebook_params_and_package(tmp_path):
+    nb = tmp_path / "good.ipynb"
+    make_notebook(nb, GOOD_BODY)
+    base = R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc")
+    assert base == R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc")
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 4}, "python3", package="abc")
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abd")
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 3}, "other", package="abc")
+    make_notebook(nb, BAD_BODY)
+    assert base != R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc")
+    assert len(R.package_digest()) == 64
+    with_recipe = R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc", recipe={"epochs": 5})
+    assert with_recipe != R.notebook_fingerprint(nb, {"num_classes": 3}, "python3", package="abc", recipe={"epochs": 6})
+
+
+def test_a_notebook_runs_with_its_sets_recipe_and_reruns_when_the_recipe_changes(tmp_path, monkeypatch):
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n", "recipe_user": "num_classes: 4\n"},
+                                papers={"recipe_user": "lead"})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    args = ["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports), "--no-progress"]
+    executed = []
+    real_execute = R._execute_job
+    monkeypatch.setattr(R, "teacher_jobs", lambda notebooks: [])  # the smoke recipe's teacher: not needed here
+    monkeypatch.setattr(R, "_execute_job", lambda job: executed.append((Path(job[0]).stem, job[1])) or real_execute(job))
+
+    assert main(args) == 0
+    assert sorted(executed) == [("good", {"num_classes": 3}),
+                                ("recipe_user", {"num_classes": 4, "params_set": str(pdir.resolve())})]
+    injected = json.loads((reports / "myparams" / "recipe_user.ipynb").read_text())["cells"][3]["source"]
+    assert f'params_set = "{pdir.resolve()}"' in "".join(injected)  # the notebook reads this set's lead.yaml
+
+    executed.clear()
+    recipe = pdir / "lead.yaml"
+    recipe.write_text(recipe.read_text().replace("epochs: 1 ", "epochs: 2 "))
+    assert main(args) == 0 and [name for name, _ in executed] == ["recipe_user"]  # only the LEAD notebook
+    executed.clear()
+    recipe.write_text(recipe.read_text() + "# a comment changes no value\n")
+    assert main(args) == 0 and executed == []
+
+
+def test_teachers_already_trained_are_not_scheduled(monkeypatch):
+    import fgkd.teachers.embedded as E
+
+    params = prepare_params("smoke", discover_notebooks()).values()
+    tiny = {"epochs": 1, "world_options": {"pretrain_per_class": 2}}
+    folder = E.teacher_folder(E.embedded_config("embedded-M", **tiny))
+    folder.mkdir(parents=True)
+    (folder / "teacher.pt").write_bytes(b"weights")
+    assert R.teacher_jobs(params) == [("embedded-S", tiny)]
