@@ -46,6 +46,14 @@ class Recipe(Config):
         values.update({k: namespace[k] for k in names if k in namespace})
         return cls(**values)
 
+    @property
+    def seed_list(self) -> list[int]:
+        """The recipe's ``seeds`` (``"0,1,2"``) as distinct ints >= 0: every table is over them."""
+        seeds = split_list(getattr(self, "seeds"), int, name="seeds")
+        if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds={getattr(self, 'seeds')!r} must be distinct ints >= 0, e.g. '0,1,2'")
+        return seeds
+
 
 # --------------------------------------------------------------------------------------------
 # Notebook parameters
@@ -139,16 +147,20 @@ def train_grid(grid: Grid, seeds: Sequence[int] | None = None, *, log: Callable[
     return runs
 
 
-def run_table(grid: Grid, index: str | Sequence[str] | None, row: Callable[[list[Any]], dict[str, Any]],
+def run_table(grid: Grid, index: str | Sequence[str] | None, row: Callable[[Any], dict[str, float]],
               seeds: Sequence[int] | None = None, *, log: Callable[[str], None] | None = print,
               **dependencies: Any):
-    """One row per grid point, ``row(runs of that point over seeds)``, indexed by the key
-    (``index`` names its parts; a tuple key gives a MultiIndex)."""
+    """One row per grid point: ``row(run)`` of each seed's run summarised by :func:`seed_summary`
+    (mean, ``sd`` and ``per seed`` columns per metric, and ``seeds``), indexed by the key
+    (``index`` names its parts; a tuple key gives a MultiIndex). ``seeds`` None: each config's own."""
     import pandas as pd
 
     runs = train_grid(grid, seeds, log=log, **dependencies)
     keys = list(runs)
-    rows = [row(runs[k]) for k in keys]
+    rows = []
+    for k in keys:
+        used = [grid[k].seed] if seeds is None else list(seeds)
+        rows.append(seed_summary(used, [row(r) for r in runs[k]]))
     if keys and isinstance(keys[0], tuple):
         names = index_names(index, len(keys[0]))
         return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(keys, names=names))
@@ -168,42 +180,138 @@ def index_names(index: str | Sequence[str] | None, n: int) -> list[str | None]:
 
 
 # --------------------------------------------------------------------------------------------
-# Verdicts: does the paper's direction hold at this scale?
+# Per-seed values in tables: every metric m has columns m (the mean over seeds), "m sd" and
+# "m per seed" (a tuple in seed order; the table's "seeds" column names the seeds)
+
+SD = " sd"
+PER_SEED = " per seed"
+
+
+def seed_summary(seeds: Sequence[int], per_seed: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+    """``{m: mean, "m sd": sample s.d. (NaN for one seed), "m per seed": (v_0, v_1, ...)}`` for
+    every metric of the per-seed dicts, and ``"seeds"``: the seeds, in the same order."""
+    out: dict[str, Any] = {}
+    for m in per_seed[0]:
+        values = np.array([float(d[m]) for d in per_seed], dtype=np.float64)
+        out[m] = float(values.mean())
+        out[m + SD] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+        out[m + PER_SEED] = tuple(float(v) for v in values)
+    out["seeds"] = tuple(int(s) for s in seeds)
+    return out
+
+
+def seed_values(table: Any, key: Hashable, metric: str) -> list[float]:
+    """The per-seed values of ``metric`` in row ``key`` of a table with per-seed columns."""
+    return list(table.loc[key, metric + PER_SEED])
+
+
+def mean_columns(table: Any) -> Any:
+    """The table without its per-seed tuple columns (means, s.d. and everything else)."""
+    return table[[c for c in table.columns if not str(c).endswith(PER_SEED) and c != "seeds"]]
+
+
+def long_format(table: Any) -> Any:
+    """The per-seed values of a table as a tidy long frame: the table's index levels, ``seed``,
+    ``metric`` and ``value`` (one row per row, seed and metric)."""
+    import pandas as pd
+
+    rows = []
+    names = [n if n is not None else "key" for n in table.index.names]
+    for key, row in table.iterrows():
+        keys = key if isinstance(key, tuple) else (key,)
+        for column in table.columns:
+            if not str(column).endswith(PER_SEED):
+                continue
+            for seed, value in zip(row["seeds"], row[column]):
+                rows.append({**dict(zip(names, keys)), "seed": seed, "metric": column[: -len(PER_SEED)],
+                             "value": value})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts: does the paper's direction hold at this scale, given the seed-to-seed spread?
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One directional claim of a paper checked against fgkd's numbers.
+    """One directional claim of a paper checked against fgkd's per-seed numbers.
 
-    ``kit`` is the measured difference, positive in the paper's direction (the claim holds when it
-    is > 0); ``paper`` the paper's (None when it only states the direction); ``noise`` one standard
-    error of ``kit``; ``unit`` names what they are. ``text``: the sentence with the numbers
-    (built from the fields when empty).
+    ``values`` holds one value per seed of the measured quantity, oriented so that positive is the
+    paper's direction: a paired difference (``kind="difference"``) or a rank correlation
+    (``kind="trend"``). The claim ``holds`` when its 95 % t interval over seeds is above 0,
+    is ``contradicted`` when it is below 0, and is ``inconclusive`` otherwise (see
+    :mod:`fgkd.stats`). ``paper``: the paper's value of the same quantity (None when the paper
+    states only the direction); ``text``: a detail with the numbers, appended to the sentence.
     """
 
     claim: str
-    kit: float
+    values: tuple[float, ...]
+    kind: str = "difference"
     paper: float | None = None
-    noise: float | None = None
     unit: str = "points"
     text: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+        if not self.values:
+            raise ValueError(f"Verdict {self.claim!r}: no per-seed values")
+        if self.kind not in ("difference", "trend"):
+            raise ValueError(f"Verdict {self.claim!r}: kind must be 'difference' or 'trend', got {self.kind!r}")
+
+    @classmethod
+    def paired(cls, claim: str, better: Sequence[float], worse: Sequence[float], **options: Any) -> "Verdict":
+        """``better_s - worse_s`` per seed: the claim that ``better`` is higher."""
+        from fgkd.stats import paired_differences
+
+        return cls(claim, tuple(paired_differences(better, worse)), **options)
+
+    @classmethod
+    def trend(cls, claim: str, x: Sequence[float], per_seed: Sequence[Sequence[float]], *, increasing: bool,
+              **options: Any) -> "Verdict":
+        """Spearman's rho of the metric with ``x`` within each seed (``per_seed[s][i]`` at ``x[i]``),
+        negated for a claimed decrease: positive values are the paper's direction."""
+        from fgkd.stats import spearman
+
+        sign = 1.0 if increasing else -1.0
+        return cls(claim, tuple(sign * spearman(x, ys) for ys in per_seed), kind="trend",
+                   unit=options.pop("unit", "Spearman rho"), **options)
+
+    @property
+    def interval(self):
+        from fgkd.stats import t_interval
+
+        return t_interval(self.values)
+
+    @property
+    def status(self) -> str:
+        return self.interval.status
+
     @property
     def holds(self) -> bool:
-        return bool(self.kit > 0)
+        return self.status == "holds"
 
     @property
-    def within_noise(self) -> bool:
-        return self.noise is not None and abs(self.kit) < 2 * self.noise
+    def kit(self) -> float:
+        """The mean over seeds of the measured quantity."""
+        return self.interval.mean
+
+    def record(self) -> dict[str, Any]:
+        """The verdict as one JSON-able record (``reports/<set>/verdicts.json``)."""
+        from fgkd.stats import LEVEL, METHOD_SPEARMAN, METHOD_T
+
+        iv = self.interval
+        return {"claim": self.claim, "kind": self.kind, "status": iv.status, "mean_diff": iv.mean,
+                "ci_low": iv.low, "ci_high": iv.high, "n_seeds": iv.n, "level": LEVEL,
+                "method": METHOD_SPEARMAN if self.kind == "trend" else METHOD_T, "per_seed": list(self.values),
+                "unit": self.unit, "paper": self.paper, "text": self.text}
 
     def __str__(self) -> str:
-        if self.text:
-            return self.text
-        paper = "" if self.paper is None or is_nan(self.paper) else f" (paper: {self.paper:+.2f})"
-        noise = "" if self.noise is None else f", noise ±{self.noise:.2f} (1 s.e.)"
-        status = "reproduced" if self.holds else "NOT reproduced"
-        caveat = "; within test-set noise" if self.within_noise else ""
-        return f"{self.claim}{paper}: {status} here, {self.kit:+.2f} {self.unit}{noise}{caveat}."
+        iv = self.interval
+        paper = "" if self.paper is None or is_nan(self.paper) else f"; paper {self.paper:+.2f}"
+        spread = (f"95 % CI [{iv.low:+.2f}, {iv.high:+.2f}] over {iv.n} seeds" if iv.n > 1
+                  else "1 seed, no interval")
+        detail = f" {self.text}" if self.text else ""
+        return f"{self.claim}: {iv.status} ({iv.mean:+.2f} {self.unit}, {spread}{paper}).{detail}"
 
 
 def is_nan(x: Any) -> bool:
@@ -211,10 +319,12 @@ def is_nan(x: Any) -> bool:
 
 
 def summary(verdicts: Sequence[Verdict]) -> str:
-    """``"3 of 4 directions reproduced"`` plus the claims that are not."""
-    failed = [v.claim for v in verdicts if not v.holds]
-    text = f"{len(verdicts) - len(failed)} of {len(verdicts)} directions reproduced"
-    return text + (f"; not reproduced: {'; '.join(failed)}" if failed else "")
+    """``"2 of 4 claims hold, 1 contradicted, 1 inconclusive"`` plus the claims that do not hold."""
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("holds", "contradicted", "inconclusive")}
+    text = (f"{counts['holds']} of {len(verdicts)} claims hold, {counts['contradicted']} contradicted, "
+            f"{counts['inconclusive']} inconclusive")
+    rest = [f"{v.claim} ({v.status})" for v in verdicts if not v.holds]
+    return text + (f"; not holding: {'; '.join(rest)}" if rest else "")
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class FakeRun:
         # (MoCo v2's config has no description fields: it reads no descriptions)
         top1 = (40.0 + 10.0 * (cfg.method == "lead") - 10.0 * getattr(cfg, "word_removal", 0.0)
                 + 0.05 * getattr(cfg, "max_words", 70))
-        top1 += 0.01 * cfg.dataset_options.get("train_per_class", 30)
+        top1 += 0.01 * cfg.dataset_options.get("train_per_class", 30) + 0.25 * cfg.seed  # seeds differ a little
         self.metrics = {"top1": top1, "top5": top1 + 30, "R-1": top1 - 5, "R-5": top1 + 10, "mAP": top1 / 2,
                         "train_seconds": 1.5}
 
@@ -285,45 +285,70 @@ def test_shared_base_runs_hash_identically_across_notebooks(set_name):
 def test_run_table_trains_each_config_once(base, fake_store, capsys):
     grid = lead.word_removal_grid(base, [0, 40])
     grid[99] = base  # another key naming the same run
-    table = lead.run_table(grid, "removal_pct")
-    assert list(table.columns) == [*LEAD_METRICS, "train_s"] and table.index.name == "removal_pct"
-    assert len(fake_store) == 2  # the base once, 40 % once
+    table = lead.run_table(grid, "removal_pct", [0, 1, 2])
+    assert table.index.name == "removal_pct"
+    assert list(lead.kit_columns(table).columns) == [c for m in LEAD_METRICS for c in (m, f"{m} sd")]
+    assert len(fake_store) == 2 * 3  # the base once per seed, 40 % once per seed
     assert table.loc[0, "Top-1"] == table.loc[99, "Top-1"] > table.loc[40, "Top-1"]
-    assert table.loc[40, "Top-1"] == pytest.approx(50.0 - 4.0 + 3.5 + 0.08)
+    # the mean over seeds 0, 1, 2 of 50 - 4 + 3.5 + 0.08 + 0.25 * seed, with its sample s.d.
+    assert table.loc[40, "Top-1"] == pytest.approx(50.0 - 4.0 + 3.5 + 0.08 + 0.25)
+    assert table.loc[40, "Top-1 sd"] == pytest.approx(0.25)
+    assert table.loc[40, "Top-1 per seed"] == pytest.approx((49.58, 49.83, 50.08))
+    assert table.loc[40, "seeds"] == (0, 1, 2)
+    long = lead.long_format(table)
+    assert set(long.columns) == {"removal_pct", "seed", "metric", "value"} and len(long) == 3 * 3 * 6
     assert "cached" in capsys.readouterr().out
 
 
+def _table(per_seed: dict, metric: str = "Top-1", seeds=(0, 1, 2)):
+    """A table with per-seed columns, as lead.run_table returns, from ``{key: [v per seed]}``."""
+    from fgkd.experiments.common import seed_summary
+
+    rows = {k: seed_summary(seeds, [{metric: v} for v in values]) for k, values in per_seed.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def test_main_table_and_verdicts(recipe, fake_store):
-    table = lead.run_table(lead.main_grid(recipe, ["world:bird", "world:car"]), ("benchmark", "method"))
+    table = lead.run_table(lead.main_grid(recipe, ["world:bird", "world:car"]), ("benchmark", "method"), [0, 1, 2])
     assert table.index.names == ["benchmark", "method"]
-    v = lead.verdict_beats(table, "LEAD", "MoCo v2")
-    assert v.holds and "2/2" in v.text
-    worse = lead.verdict_beats(table, "MoCo v2", "LEAD")
-    assert not worse.holds and "does NOT beat" in worse.text
+    verdicts = lead.verdict_beats(table, "LEAD", "MoCo v2")
+    assert [v.claim for v in verdicts] == ["LEAD beats MoCo v2 in Top-1 on CUB", "LEAD beats MoCo v2 in Top-1 on Cars"]
+    assert all(v.holds and v.interval.n == 3 for v in verdicts)
+    assert all(v.status == "contradicted" for v in lead.verdict_beats(table, "MoCo v2", "LEAD"))
+    one_seed = lead.run_table(lead.main_grid(recipe, ["world:bird"]), ("benchmark", "method"))
+    assert lead.verdict_beats(one_seed, "LEAD", "MoCo v2")[0].status == "inconclusive"  # no interval from 1 seed
 
 
 def test_verdict_trend_best_and_close():
-    down = pd.Series([50.0, 48.0, 45.0], index=[0, 40, 80], name="Top-1")
-    assert lead.verdict_trend(down, decreasing=True, what="removal").holds
-    bumpy = pd.Series([50.0, 51.0, 45.0], index=[0, 40, 80], name="Top-1")
-    v = lead.verdict_trend(bumpy, decreasing=True, what="removal")
-    assert v.holds and "NOT monotonically" in v.text
-    v = lead.verdict_trend(down, decreasing=False, what="removal")
-    assert not v.holds and "does NOT increase" in v.text
-    s = pd.Series({"SimCLR": 30.0, "LEAD": 50.0, "MoCo v2": 45.0}, name="Top-1")
-    assert lead.verdict_best(s, "LEAD", what="methods").holds
-    assert not lead.verdict_best(s, "MoCo v2", what="methods").holds
-    assert lead.verdict_close(50.0, 49.5, names=("a", "b"), reference_gap=2.0, reference="the gain").holds
-    assert "NOT smaller" in lead.verdict_close(50.0, 45.0, names=("a", "b"), reference_gap=2.0, reference="g").text
+    down = _table({0: [50.0, 49.0, 51.0], 40: [48.0, 47.5, 49.0], 80: [45.0, 46.0, 44.0]})
+    v = lead.verdict_trend(down, "Top-1", decreasing=True, what="removal")
+    assert v.holds and v.kind == "trend" and v.values == (1.0, 1.0, 1.0)
+    assert lead.verdict_trend(down, "Top-1", decreasing=False, what="removal").status == "contradicted"
+    mixed = _table({0: [50.0, 45.0, 50.0], 40: [48.0, 47.0, 49.0], 80: [45.0, 49.0, 51.0]})
+    assert lead.verdict_trend(mixed, "Top-1", decreasing=True, what="removal").status == "inconclusive"
+    ranked = _table({"S": [30.0, 31.0, 29.0], "M": [40.0, 41.0, 42.0], "L": [45.0, 44.0, 46.0]})
+    assert lead.verdict_trend(ranked, "Top-1", decreasing=False, what="capacity", order=["S", "M", "L"]).holds
+    methods = _table({"SimCLR": [30.0, 31.0, 29.0], "LEAD": [50.0, 50.0, 50.0], "MoCo v2": [45.0, 46.0, 44.0]})
+    best = lead.verdict_best(methods, "Top-1", "LEAD", what="methods")
+    assert best.holds and best.values == (5.0, 4.0, 6.0)
+    assert lead.verdict_best(methods, "Top-1", "MoCo v2", what="methods").status == "contradicted"
+    llms = _table({"a": [50.0, 49.0, 51.0], "b": [49.5, 49.5, 50.0]})
+    close = lead.verdict_close(llms, "Top-1", "a", "b", reference_gap=2.0, reference="the gain")
+    assert close.holds and close.values == (1.5, 1.5, 1.0)
+    assert not lead.verdict_close(llms, "Top-1", "a", "b", reference_gap=0.1, reference="g").holds
 
 
 def test_tsne_frame_and_separation(recipe, fake_store):
-    runs = lead.get_runs(lead.main_grid(recipe, ["world:bird"]), verbose=False)
+    grid = lead.main_grid(recipe, ["world:bird"])
+    runs = lead.get_runs(grid, verbose=False)
     points, sep = lead.tsne_frame(runs, max_points=30, perplexity=5.0)
     assert list(points.columns) == ["benchmark", "method", "x", "y", "label"]
     assert len(points) == 2 * 30 and set(points.method) == {"MoCo v2", "LEAD"}
     assert sep.loc[("CUB", "LEAD"), "silhouette"] > sep.loc[("CUB", "MoCo v2"), "silhouette"]
-    assert lead.verdict_beats(sep, "LEAD", "MoCo v2", metric="silhouette").holds
+    table = lead.separation_table(grid, [0, 1])
+    assert table.loc[("CUB", "LEAD"), "silhouette"] == pytest.approx(sep.loc[("CUB", "LEAD"), "silhouette"])
+    verdict = lead.verdict_beats(table, "LEAD", "MoCo v2", metric="silhouette")[0]
+    assert verdict.kit > 0 and verdict.interval.n == 2
 
 
 def test_subsample_is_stratified():

@@ -28,7 +28,7 @@ def recipe():
 
 
 class FakeRun:
-    """What the grids read from a run: ``metrics``, ``meta``, ``features(split)``, ``done``, ``path``."""
+    """What the grids read from a run: ``metrics``, ``meta``, ``arrays(split)``, ``done``, ``path``."""
 
     def __init__(self, cfg: MakdConfig):
         self.cfg = cfg
@@ -225,20 +225,23 @@ def test_run_table_and_gap_table(recipe, fake_store):
     runs = makd.run_table(grid, ("dataset", "backbone", "method"), seeds=[0, 1], log=None)
     assert len(fake_store) == 4  # 2 configs x 2 seeds
     assert list(runs.index.names) == ["dataset", "backbone", "method"]
-    assert {"top1", "top5", "top1_std", "seeds", "n_test", "aspect_agreement"} <= set(runs.columns)
-    assert runs.loc[("world:bird", "resnet18", "Ours"), "top1"] == pytest.approx(45.5)  # mean of seeds 0, 1
+    assert {"top1", "top1 sd", "top1 per seed", "top5", "seeds", "n_test", "aspect_agreement"} <= set(runs.columns)
+    ours = ("world:bird", "resnet18", "Ours")
+    assert runs.loc[ours, "top1"] == pytest.approx(45.5)  # mean of seeds 0, 1
+    assert runs.loc[ours, "top1 per seed"] == pytest.approx((45.0, 46.0)) and runs.loc[ours, "seeds"] == (0, 1)
+    assert runs.loc[ours, "top1 sd"] == pytest.approx(np.std([45.0, 46.0], ddof=1))
     assert math.isnan(runs.loc[("world:bird", "resnet18", "Base"), "aspect_agreement"])
     gaps = makd.gap_table(runs)
-    assert list(gaps.columns) == ["Base", "Ours", "Gap", "Gap noise"]
+    assert list(gaps.columns)[:4] == ["Base", "Ours", "Gap", "Gap sd"]
     assert gaps.loc[("world:bird", "resnet18"), "Gap"] == pytest.approx(5.0)
-    assert gaps.loc[("world:bird", "resnet18"), "Gap noise"] > 0
+    assert gaps.loc[("world:bird", "resnet18"), "Gap per seed"] == pytest.approx((5.0, 5.0))  # paired by seed
 
 
 def test_main_table_with_oracle_has_nan_mllm(recipe, fake_store):
     table = makd.main_table(recipe, ["world:bird"], ["resnet18"], log=None)
     assert list(table.index.names) == ["dataset", "paper dataset", "backbone"]
     assert table.index[0] == ("world:bird", "cub200", "resnet18")
-    assert list(table.columns) == ["Base", "Ours", "Gap", "MLLM", "Gap noise"]
+    assert list(table.columns)[:5] == ["Base", "Ours", "Gap", "Gap sd", "MLLM"]
     assert math.isnan(table["MLLM"].iloc[0])  # the oracle is not a model: no zero-shot row
     paper = makd.align_paper(table, makd.paper_main(["cub200"], ["resnet18"]))
     assert paper.loc[("world:bird", "cub200", "resnet18"), "Ours"] == pytest.approx(60.07)
@@ -246,14 +249,14 @@ def test_main_table_with_oracle_has_nan_mllm(recipe, fake_store):
 
 def test_ablation_table_curve_and_verdicts(recipe, fake_store):
     grid = makd.ablation_grids(recipe, "world:bird", ["resnet18"], [0, 1, 50])
-    runs = makd.run_table(grid, ("backbone", "part", "setting"), log=None).loc["resnet18"]
+    runs = makd.run_table(grid, ("backbone", "part", "setting"), [0, 1, 2], log=None).loc["resnet18"]
     curve = makd.alpha_curve(runs)
-    assert list(curve.index) == [0.0, 1.0, 50.0] and list(curve.columns) == ["top1"]
+    assert list(curve.index) == [0.0, 1.0, 50.0] and list(curve.columns) == ["top1", "top1 sd", "top1 per seed"]
     drop = makd.alpha_drop(curve)
-    assert not drop.holds  # the fake accuracy rises with alpha: no drop
+    assert drop.status == "contradicted"  # the fake accuracy rises with alpha: no drop
     real = makd.beats(runs.xs("b", level="part"), "real", "random", "real targets beat random ones")
-    assert real.holds and real.kit == pytest.approx(5.0) and real.noise > 0
-    assert "reproduced here" in str(real)
+    assert real.holds and real.kit == pytest.approx(5.0) and real.values == (5.0, 5.0, 5.0)
+    assert str(real).startswith("real targets beat random ones: holds (+5.00 points, 95 % CI [+5.00, +5.00] over 3 seeds")
 
 
 def test_fraction_table(recipe, fake_store):
@@ -263,13 +266,17 @@ def test_fraction_table(recipe, fake_store):
     assert gaps.loc[0.5, "Base"] == pytest.approx(30.0)
 
 
-def test_verdict_text():
-    v = makd.Verdict("MaKD beats Base", -0.5, paper=5.85, noise=1.0)
-    assert not v.holds and v.within_noise
-    assert str(v) == ("MaKD beats Base (paper: +5.85): NOT reproduced here, -0.50 points, noise ±1.00 (1 s.e.); "
-                      "within test-set noise.")
-    assert makd.gap_noise(50.0, 50.0, 100) == pytest.approx(100 * math.sqrt(0.005))
+def test_verdict_text_and_record():
+    v = makd.Verdict("MaKD beats Base", (-0.5, 1.0, 0.5), paper=5.85)
+    assert v.status == "inconclusive" and not v.holds
+    low, high = v.interval.low, v.interval.high
+    assert str(v) == f"MaKD beats Base: inconclusive (+0.33 points, 95 % CI [{low:+.2f}, {high:+.2f}] over 3 seeds; paper +5.85)."
+    record = v.record()
+    assert record["status"] == "inconclusive" and record["n_seeds"] == 3 and record["per_seed"] == [-0.5, 1.0, 0.5]
+    assert record["ci_low"] == pytest.approx(low) and record["mean_diff"] == pytest.approx(1 / 3)
     assert makd.trend([10, 20, 30], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
+    rising = pd.DataFrame({"top1 per seed": [(40.0, 41.0), (42.0, 43.0), (45.0, 44.5)]}, index=[0, 10, 50])
+    assert makd.trend_verdict("accuracy rises with Q", rising).values == (1.0, 1.0)
 
 
 def test_cost_tables(recipe):
@@ -354,7 +361,7 @@ def test_ablation_views_and_verdicts(recipe, fake_store):
     claims = [v.claim for v in verdicts]
     assert claims[0] == "MaKD beats Base" and any("alpha = 50" in c for c in claims)
     assert any("headroom" in c and "upper bound" in c for c in claims)
-    assert "directions reproduced" in makd.summary(verdicts)
+    assert makd.summary(verdicts).startswith("0 of 6 claims hold, 0 contradicted, 6 inconclusive")  # one seed
 
 
 def test_truth_quality_scores_targets_against_the_world(recipe):

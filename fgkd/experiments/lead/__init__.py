@@ -27,7 +27,19 @@ entropy H, LEAD's weights ``(w_cl, w_kd) = (H^2, 1 - H^2)`` and the student's ow
 """
 
 from fgkd.experiments.common import (  # noqa: F401
-    Verdict, changed_fields, split_list, subsample, summary, train_grid, tsne_2d, with_seed,
+    PER_SEED,
+    SD,
+    Verdict,
+    changed_fields,
+    long_format,
+    mean_columns,
+    seed_values,
+    split_list,
+    subsample,
+    summary,
+    train_grid,
+    tsne_2d,
+    with_seed,
 )
 from fgkd.experiments.lead.recipe import (  # noqa: F401
     METRICS,
@@ -58,6 +70,7 @@ from fgkd.experiments.lead.tables import (  # noqa: F401
     metrics_row,
     get_runs,
     run_table,
+    kit_columns,
     truncated_share,
 )
 from fgkd.experiments.lead.verdicts import (  # noqa: F401
@@ -69,6 +82,7 @@ from fgkd.experiments.lead.verdicts import (  # noqa: F401
 from fgkd.experiments.lead.figures import (  # noqa: F401
     cached_tsne,
     separation,
+    separation_table,
     tsne_frame,
     EntropyExamples,
     teacher_test_outputs,

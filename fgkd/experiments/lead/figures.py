@@ -9,7 +9,7 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from fgkd.experiments.common import subsample, tsne_2d
+from fgkd.experiments.common import seed_summary, subsample, train_grid, tsne_2d
 from fgkd.experiments.lead.recipe import COARSE, Recipe
 
 
@@ -31,6 +31,25 @@ def separation(features: np.ndarray, labels: np.ndarray) -> float:
 
     return float(silhouette_score(np.asarray(features, dtype=np.float64), np.asarray(labels), metric="cosine"))
 
+
+
+def separation_table(grid: Mapping[Hashable, Any], seeds: Sequence[int], *, split: str = "test"):
+    """The class separation (:func:`separation`) of each arm's ``split`` features for every seed,
+    as a table with ``silhouette``, ``silhouette sd`` and ``silhouette per seed`` (for verdicts)."""
+    import pandas as pd
+
+    runs = train_grid(grid, seeds, log=None)
+    rows = {}
+    for key, key_runs in runs.items():
+        per_seed = []
+        for run in key_runs:
+            arrays = run.arrays(split)
+            per_seed.append({"silhouette": separation(arrays["features"], arrays["labels"])})
+        rows[key] = seed_summary(seeds, per_seed)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    if isinstance(next(iter(rows)), tuple):
+        table.index = pd.MultiIndex.from_tuples(list(rows), names=["benchmark", "method"])
+    return table
 
 
 def tsne_frame(runs: Mapping[tuple[str, str], Any], *, split: str = "test", max_points: int = 400,

@@ -36,7 +36,6 @@ COARSE = {
 METHOD_LABELS = {"simclr": "SimCLR", "ibot": "iBOT", "moco": "MoCo v2", "lead": "LEAD"}
 
 
-
 @dataclass(frozen=True)
 class Recipe(RecipeBase):
     """Everything of a LEAD run except its dataset: the parameters every LEAD notebook shares.
@@ -72,13 +71,14 @@ class Recipe(RecipeBase):
     beta: float = 6.4  # weight of the distillation branch
     category_temperature: float = 0.02  # T of p_t and p_s (distributions over the categories)
     probe_epochs: int = 100  # linear-probe epochs
-    seed: int = 0  # seed of every run
+    seeds: str = "0,1,2"  # comma-separated training seeds; every table shows mean and s.d. over them
     device: str = "auto"  # auto | cpu | cuda (not part of a run's identity)
     num_workers: int = 4  # data-loader workers (not part of a run's identity)
 
     paper = "lead"
 
     def validate(self) -> None:
+        self.seed_list  # validates seeds
         if self.world_classes < 2 or self.world_train_per_class < 1:
             raise ValueError(f"Recipe.world_classes={self.world_classes} must be >= 2 and "
                              f"world_train_per_class={self.world_train_per_class} >= 1")
@@ -115,7 +115,7 @@ class Recipe(RecipeBase):
             llm_options=llm_options(self.llm, dataset, model=self.llm_model), max_words=self.max_words,
             category_temperature=self.category_temperature, alpha=self.alpha, beta=self.beta, lr=self.lr,
             weight_decay=self.weight_decay, epochs=self.epochs, batch_size=self.batch_size,
-            probe_epochs=self.probe_epochs, seed=self.seed, device=self.device, num_workers=self.num_workers,
+            probe_epochs=self.probe_epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
             progress=False,
         )
         return cfg.replace(**changes) if changes else cfg
@@ -127,7 +127,6 @@ class Recipe(RecipeBase):
         return kit_label(dataset, self.image_size, None if dataset.startswith("world:") else self.backbone)
 
 
-
 def recipe_from(namespace: Mapping[str, Any]) -> Recipe:
     """The :class:`Recipe` of a notebook (``recipe_from(globals())``): the shared recipe of its
     params set, ``params/<params_set>/lead.yaml`` (``params_set`` from ``namespace``, default
@@ -136,7 +135,6 @@ def recipe_from(namespace: Mapping[str, Any]) -> Recipe:
     ``ParamsError`` naming the file, the key and the closest field; a field in neither keeps its
     default; a bad value raises ``ValueError``."""
     return Recipe.from_namespace(namespace)
-
 
 
 def teacher_embed_dim(teacher: str) -> int:
@@ -164,7 +162,6 @@ def teacher_embed_dim(teacher: str) -> int:
     return int(config["embed_dim"])
 
 
-
 def teacher_options(teacher: str, epochs: int = 0, pool_per_class: int = 0) -> dict[str, Any]:
     """``get_teacher`` keywords for an embedded teacher's training settings (0 = the teacher's
     default); pretrained teachers take none (their weights are fixed)."""
@@ -178,7 +175,6 @@ def teacher_options(teacher: str, epochs: int = 0, pool_per_class: int = 0) -> d
     return options
 
 
-
 def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The embedded CLIP teachers a LEAD notebook with these parameters trains on first use, as
     ``(name, get_teacher options)``: its recipe's ``teacher`` and any ``teachers`` list (Table 3).
@@ -187,7 +183,6 @@ def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, An
     names += [t.strip() for t in str(params.get("teachers", "")).split(",")]
     epochs, pool = int(params.get("teacher_epochs", 0)), int(params.get("teacher_pool_per_class", 0))
     return [(n, teacher_options(n, epochs, pool)) for n in dict.fromkeys(names) if n.startswith("embedded-")]
-
 
 
 def llm_options(llm: str, dataset: str, *, model: str = "", base_url: str = "", api_key_env: str = "") -> dict[str, Any]:
@@ -207,7 +202,6 @@ def llm_options(llm: str, dataset: str, *, model: str = "", base_url: str = "", 
     if dataset in COARSE:
         options["category"] = COARSE[dataset]
     return options
-
 
 
 def benchmark(dataset: str) -> str:

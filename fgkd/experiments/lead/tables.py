@@ -7,8 +7,8 @@ import math
 from typing import Any, Hashable, Mapping, Sequence
 
 from fgkd.experiments.common import run_table as common_run_table
-from fgkd.experiments.common import train_grid
-from fgkd.experiments.lead.recipe import RUN_KEYS
+from fgkd.experiments.common import SD, train_grid
+from fgkd.experiments.lead.recipe import METRICS, RUN_KEYS
 from fgkd.methods import LeadConfig
 
 
@@ -18,33 +18,37 @@ def metrics_row(run: Any) -> dict[str, float]:
     return {name: float(m[key]) for name, key in RUN_KEYS.items()}
 
 
-
-def get_runs(grid: Mapping[Hashable, LeadConfig], *, verbose: bool = True, **method_options: Any) -> dict[Hashable, Any]:
-    """``{key: Run}``: every arm from the run store, training the missing ones (each config once,
-    however many keys share it)."""
-    runs = train_grid(grid, log=print if verbose else None, **method_options)
+def get_runs(grid: Mapping[Hashable, LeadConfig], seed: int | None = None, *, verbose: bool = True,
+             **method_options: Any) -> dict[Hashable, Any]:
+    """``{key: Run}``: every arm from the run store (with training seed ``seed``; None: each
+    config's own), training the missing ones (each config once, however many keys share it)."""
+    runs = train_grid(grid, None if seed is None else [seed], log=print if verbose else None, **method_options)
     return {key: seeds[0] for key, seeds in runs.items()}
 
 
-
-def run_table(grid: Mapping[Hashable, LeadConfig], index: str | Sequence[str], *, verbose: bool = True,
-              **method_options: Any):
-    """Train/read every arm of ``grid`` and return its metrics, one row per key.
+def run_table(grid: Mapping[Hashable, LeadConfig], index: str | Sequence[str], seeds: Sequence[int] | None = None, *,
+              verbose: bool = True, **method_options: Any):
+    """Train/read every arm of ``grid`` for every seed and return its metrics, one row per key.
 
     Args:
-        grid: ``{key: LeadConfig}``; tuple keys give a multi-level index.
-        index: the index name(s) (e.g. ``"removal_pct"``, ``("dataset", "method")``).
+        grid: ``{key: run config}``; tuple keys give a multi-level index.
+        index: the index name(s) (e.g. ``"removal_pct"``, ``("benchmark", "method")``).
+        seeds: training seeds (the recipe's ``seed_list``); None: each config's own seed.
         method_options: passed to ``fgkd.runs.get_or_train`` (e.g. a pre-built ``teacher`` in tests).
 
     Returns:
-        DataFrame indexed by ``index`` with columns :data:`METRICS` and ``train_s`` (seconds the
-        run trained, wherever it was trained).
+        DataFrame indexed by ``index``: for each of :data:`METRICS` and ``train_s`` (seconds the
+        run trained) the mean over seeds, ``"<m> sd"`` and ``"<m> per seed"``; ``seeds``.
     """
-    def row(runs: list[Any]) -> dict[str, float]:
-        return {**metrics_row(runs[0]), "train_s": float(runs[0].metrics.get("train_seconds", math.nan))}
+    def row(run: Any) -> dict[str, float]:
+        return {**metrics_row(run), "train_s": float(run.metrics.get("train_seconds", math.nan))}
 
-    return common_run_table(grid, index, row, log=print if verbose else None, **method_options)
+    return common_run_table(grid, index, row, seeds, log=print if verbose else None, **method_options)
 
+
+def kit_columns(table: Any, metrics: Sequence[str] = METRICS) -> Any:
+    """The columns a report shows: each metric's mean over seeds followed by its s.d."""
+    return table[[c for m in metrics for c in (m, m + SD)]]
 
 
 def truncated_share(grid: Mapping[Hashable, LeadConfig], *, teacher: Any = None):

@@ -32,10 +32,22 @@ the tables beside the paper's), ``verdicts``, ``aspects`` (Figures 3-5); shared 
 """
 
 from fgkd.experiments.common import (  # noqa: F401
-    Verdict, changed_fields, check_names, split_list, subsample, summary, train_grid, tsne_2d, with_seed,
+    PER_SEED,
+    SD,
+    Verdict,
+    changed_fields,
+    check_names,
+    long_format,
+    mean_columns,
+    seed_values,
+    split_list,
+    subsample,
+    summary,
+    train_grid,
+    tsne_2d,
+    with_seed,
 )
 from fgkd.experiments.makd.recipe import (  # noqa: F401
-    BASE,
     BASE,
     OURS,
     WORLD_ANALOGUES,
@@ -70,7 +82,6 @@ from fgkd.experiments.makd.grids import (  # noqa: F401
 from fgkd.experiments.makd.tables import (  # noqa: F401
     run_table,
     gap_table,
-    gap_noise,
     zero_shot_accuracy,
     main_table,
     paper_main,
@@ -88,6 +99,7 @@ from fgkd.experiments.makd.verdicts import (  # noqa: F401
     alpha_drop,
     ablation_verdicts,
     trend,
+    trend_verdict,
 )
 from fgkd.experiments.makd.aspects import (  # noqa: F401
     AspectArrays,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fgkd.experiments.common import Recipe as RecipeBase
-from fgkd.experiments.common import split_list
 from fgkd.methods import MakdConfig
 
 BASE = "Base"  # MaKD's name for the cross-entropy baseline
@@ -20,7 +19,6 @@ OURS = "Ours"  # MaKD's name for its own method
 
 # The real benchmark each world domain stands in for (fgkd.data.world), in fgkd's dataset names.
 WORLD_ANALOGUES = {"world:bird": "cub200", "world:car": "stanford_cars", "world:aircraft": "fgvc_aircraft"}
-
 
 
 def llm_options(backend: str, *, model: str = "", questions_file: str = "", seed: int = 0) -> dict[str, Any]:
@@ -41,7 +39,6 @@ def llm_options(backend: str, *, model: str = "", questions_file: str = "", seed
     return {"seed": int(seed)} if backend == "template" and seed else {}
 
 
-
 def scorer_options(scorer: str, *, model: str = "", oracle_noise: float = 1.0) -> dict[str, Any]:
     """``MakdConfig.scorer_options``: the CLIP teacher (``clip``), the model id (``vlm``) or the
     oracle's logit-space noise sigma (``oracle``; world ground truth, not a model)."""
@@ -56,7 +53,6 @@ def scorer_options(scorer: str, *, model: str = "", oracle_noise: float = 1.0) -
             raise ValueError(f"oracle_noise={oracle_noise!r} must be a number >= 0")
         return {"noise": float(oracle_noise)}
     return {"model": model} if model else {}
-
 
 
 @dataclass(frozen=True)
@@ -106,13 +102,6 @@ class Recipe(RecipeBase):
         self.seed_list  # validates seeds
         # Building the config runs MakdConfig's own checks (lr, alpha, Q <= n_select...) once, here.
         self.config("world:bird")
-
-    @property
-    def seed_list(self) -> list[int]:
-        seeds = split_list(self.seeds, name="seeds", convert=int)
-        if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds={self.seeds!r} must be distinct ints >= 0, e.g. '0,1,2'")
-        return seeds
 
     def dataset_options(self, dataset: str) -> dict[str, Any]:
         if not dataset.startswith("world:"):
@@ -166,7 +155,6 @@ class Recipe(RecipeBase):
         return f"{label[:-1]}, {self.epochs} epoch{'s' if self.epochs != 1 else ''})"
 
 
-
 def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The embedded CLIP teachers a MaKD notebook with these parameters trains on first use, as
     ``(name, get_teacher options)``: the ``clip`` scorer's teacher and the ablation's other scorer
@@ -176,7 +164,6 @@ def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, An
     names = [str(params.get(f"{prefix}scorer_model", "")) or DEFAULT_SCORER_TEACHER
              for prefix in ("", "alt_") if params.get(f"{prefix}scorer") == "clip"]
     return [(n, {}) for n in dict.fromkeys(names) if n.startswith("embedded-")]
-
 
 
 def recipe_from(namespace: Mapping[str, Any]) -> Recipe:

@@ -3,12 +3,12 @@ zero-shot MLLM row and the cost table."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from fgkd.experiments.common import PER_SEED, SD
 from fgkd.experiments.common import run_table as common_run_table
 from fgkd.experiments.makd.grids import Grid, main_grid
 from fgkd.experiments.makd.recipe import BASE, OURS, WORLD_ANALOGUES, Recipe
@@ -17,47 +17,36 @@ from fgkd.methods import MakdConfig
 
 def run_table(grid: Grid, index: str | Sequence[str] | None = None, seeds: Sequence[int] | None = None, *,
               log: Callable[[str], None] | None = print) -> pd.DataFrame:
-    """One row per grid point: mean ``top1``/``top5`` over seeds, ``top1_std``, ``seeds``, the test
-    size ``n_test`` and, for aspect runs, ``aspect_agreement`` (% of test P(yes) on the scorer's
-    side of 0.5). ``index`` names the key's parts (a tuple key gives a MultiIndex)."""
-    def row(key_runs: list[Any]) -> dict[str, Any]:
-        metrics = [r.metrics for r in key_runs]
-        top1 = np.array([m["top1"] for m in metrics], dtype=float)
-        out = {"top1": top1.mean(), "top5": float(np.mean([m["top5"] for m in metrics])),
-               "top1_std": float(top1.std(ddof=1)) if len(top1) > 1 else float("nan"), "seeds": len(top1),
-               "n_test": int(len(key_runs[0].arrays("test")["labels"]))}
-        agree = [m["aspect_agreement"] for m in metrics if "aspect_agreement" in m]
-        out["aspect_agreement"] = float(np.mean(agree)) if agree else float("nan")
-        return out
+    """One row per grid point over ``seeds``: ``top1``, ``top5``, ``aspect_agreement`` (% of test
+    P(yes) on the scorer's side of 0.5; NaN without aspects) and the test size ``n_test``, each as
+    the mean, ``"<m> sd"`` and ``"<m> per seed"``; ``seeds``. ``index`` names the key's parts (a
+    tuple key gives a MultiIndex)."""
+    def row(run: Any) -> dict[str, float]:
+        m = run.metrics
+        return {"top1": float(m["top1"]), "top5": float(m["top5"]),
+                "aspect_agreement": float(m.get("aspect_agreement", float("nan"))),
+                "n_test": float(len(run.arrays("test")["labels"]))}
 
     return common_run_table(grid, index, row, seeds, log=log)
 
 
-
 def gap_table(runs: pd.DataFrame, method_level: str = "method") -> pd.DataFrame:
-    """Base, Ours and ``Gap = Ours - Base`` (top-1, points) per the other index levels, with the
-    noise of the gap (:func:`gap_noise`)."""
+    """Base, Ours (mean top-1 over seeds) and ``Gap = Ours - Base`` per the other index levels, with
+    the seed spread of the gap: ``"Gap sd"`` and ``"Gap per seed"`` (paired: the same seed on both
+    sides), and ``"Base per seed"`` / ``"Ours per seed"``."""
     order = runs.index.droplevel(method_level).unique()  # unstack sorts; keep the grid's order
-    top1 = runs["top1"].unstack(method_level).reindex(order)
-    missing = [m for m in (BASE, OURS) if m not in top1.columns]
+    per_seed = runs["top1" + PER_SEED].unstack(method_level).reindex(order)
+    missing = [m for m in (BASE, OURS) if m not in per_seed.columns]
     if missing:
         raise KeyError(f"gap_table needs {BASE} and {OURS} rows; missing {missing}")
-    n = runs["n_test"].unstack(method_level).reindex(order)[OURS]
-    table = pd.DataFrame({BASE: top1[BASE], OURS: top1[OURS]})
-    table["Gap"] = table[OURS] - table[BASE]
-    table["Gap noise"] = [gap_noise(b, o, int(k)) for b, o, k in zip(table[BASE], table[OURS], n)]
-    return table
-
-
-
-def gap_noise(acc_a: float, acc_b: float, n_test: int) -> float:
-    """One standard error (points) of the difference of two top-1 accuracies (%) measured on
-    ``n_test`` images each, binomial: ``100 * sqrt(p_a (1 - p_a) / n + p_b (1 - p_b) / n)``.
-
-    A gap smaller than about twice this is within test-set noise for a single seed."""
-    pa, pb = acc_a / 100.0, acc_b / 100.0
-    return 100.0 * math.sqrt(max(pa * (1 - pa), 0) / n_test + max(pb * (1 - pb), 0) / n_test)
-
+    rows = []
+    for key in order:
+        base, ours = per_seed.loc[key, BASE], per_seed.loc[key, OURS]
+        gap = [o - b for o, b in zip(ours, base)]
+        rows.append({BASE: float(np.mean(base)), OURS: float(np.mean(ours)), "Gap": float(np.mean(gap)),
+                     "Gap" + SD: float(np.std(gap, ddof=1)) if len(gap) > 1 else float("nan"),
+                     "Gap" + PER_SEED: tuple(gap), BASE + PER_SEED: tuple(base), OURS + PER_SEED: tuple(ours)})
+    return pd.DataFrame(rows, index=order)
 
 
 def zero_shot_accuracy(cfg: MakdConfig, mllm_teacher: str | None = None) -> float:
@@ -88,12 +77,12 @@ def zero_shot_accuracy(cfg: MakdConfig, mllm_teacher: str | None = None) -> floa
     return float(100.0 * np.mean(logits.argmax(axis=1) == labels))
 
 
-
 def main_table(recipe: Recipe, datasets: Sequence[str], backbones: Sequence[str], *,
                log: Callable[[str], None] | None = print) -> pd.DataFrame:
     """Tables 1-2 at the recipe's scale: index ``(dataset, paper dataset, backbone)``, columns
-    ``Base, Ours, Gap, MLLM`` (plus ``Gap noise``); MLLM is the zero-shot accuracy of
-    :meth:`Recipe.zero_shot_teacher` or the vlm scorer (NaN without one)."""
+    ``Base, Ours, Gap, Gap sd, MLLM`` and the per-seed columns of :func:`gap_table`; MLLM is the
+    zero-shot accuracy of :meth:`Recipe.zero_shot_teacher` or the vlm scorer (NaN without one; it
+    does not depend on the training seed)."""
     runs = run_table(main_grid(recipe, datasets, backbones), ("dataset", "backbone", "method"),
                      recipe.seed_list, log=log)
     table = gap_table(runs)
@@ -102,8 +91,7 @@ def main_table(recipe: Recipe, datasets: Sequence[str], backbones: Sequence[str]
     table["MLLM"] = [zero_shot[d] for d in table.index.get_level_values("dataset")]
     table.index = pd.MultiIndex.from_tuples(
         [(d, WORLD_ANALOGUES.get(d, d), b) for d, b in table.index], names=["dataset", "paper dataset", "backbone"])
-    return table[[BASE, OURS, "Gap", "MLLM", "Gap noise"]]
-
+    return table[[BASE, OURS, "Gap", "Gap" + SD, "MLLM", "Gap" + PER_SEED, BASE + PER_SEED, OURS + PER_SEED]]
 
 
 def paper_main(paper_datasets: Iterable[str], backbones: Iterable[str]) -> pd.DataFrame:
@@ -116,7 +104,6 @@ def paper_main(paper_datasets: Iterable[str], backbones: Iterable[str]) -> pd.Da
     out = both.loc[wanted, [BASE, OURS, "Gap", "MLLM"]] if wanted else both.iloc[:0][[BASE, OURS, "Gap", "MLLM"]]
     out.index = out.index.set_names(["paper dataset", "backbone"])
     return out
-
 
 
 def align_paper(kit: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -132,18 +119,15 @@ def align_paper(kit: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-
 def alpha_curve(runs: pd.DataFrame) -> pd.DataFrame:
     """Table 3c's plot data from one backbone's ablation runs (index ``(part, setting)``): index
-    ``alpha`` (0 = Base), column top1."""
-    part = runs.xs("c", level="part")["top1"].rename("top1")
+    ``alpha`` (0 = Base), columns top1 (mean over seeds), ``top1 sd`` and ``top1 per seed``."""
+    part = runs.xs("c", level="part")[["top1", "top1" + SD, "top1" + PER_SEED]].copy()
     part.index = pd.Index([float(a) for a in part.index], name="alpha")
-    return part.sort_index().to_frame()
-
+    return part.sort_index()
 
 
 ABLATION_PARTS = {"a": "loss on the aspect logits", "b": "targets", "c": "alpha", "d": "question writer / scorer"}
-
 
 
 def ablation_views(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -165,7 +149,6 @@ def ablation_views(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return views
 
 
-
 def cost_table(runs: Mapping[str, Any]) -> pd.DataFrame:
     """Section 5.5 from finished runs ``{method: Run}``: parameters (M), training seconds per epoch
     and inference seconds over the test split, as measured when each run was trained."""
@@ -177,7 +160,6 @@ def cost_table(runs: Mapping[str, Any]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "method"
     return table
-
 
 
 def paper_cost() -> pd.DataFrame:
@@ -194,7 +176,6 @@ def paper_cost() -> pd.DataFrame:
     }, orient="index")
     table.index.name = "method"
     return table
-
 
 
 def overhead(table: pd.DataFrame) -> pd.Series:

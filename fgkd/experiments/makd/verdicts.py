@@ -1,5 +1,5 @@
-"""MaKD's verdicts: does the paper's direction hold at this scale? One :class:`Verdict` per claim
-with the measured difference and its test-set noise."""
+"""MaKD's verdicts: does the paper's direction hold at this scale? One :class:`Verdict` per claim,
+from per-seed paired differences (the same seed on both sides) and their 95 % interval over seeds."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from fgkd.experiments.common import Verdict, is_nan
+from fgkd.experiments.common import PER_SEED, Verdict, is_nan
 from fgkd.experiments.makd.grids import Source
 from fgkd.experiments.makd.recipe import BASE, OURS
-from fgkd.experiments.makd.tables import alpha_curve, gap_noise
+from fgkd.experiments.makd.tables import alpha_curve
 
 
 def main_verdicts(table: pd.DataFrame, paper: pd.DataFrame) -> list[Verdict]:
@@ -22,9 +22,8 @@ def main_verdicts(table: pd.DataFrame, paper: pd.DataFrame) -> list[Verdict]:
         dataset, paper_dataset, backbone = key
         where = f"{dataset}, {backbone}"
         paper_gap = paper.loc[key, "Gap"] if key in paper.index else None
-        out.append(Verdict(f"MaKD beats Base ({where})", float(row["Gap"]),
-                           None if paper_gap is None or is_nan(float(paper_gap)) else float(paper_gap),
-                           float(row["Gap noise"])))
+        out.append(Verdict(f"MaKD beats Base ({where})", tuple(row["Gap" + PER_SEED]),
+                           paper=None if paper_gap is None or is_nan(float(paper_gap)) else float(paper_gap)))
     for dataset in dict.fromkeys(table.index.get_level_values("dataset")):
         rows = table.xs(dataset, level="dataset")
         mllm = float(rows["MLLM"].iloc[0])
@@ -34,19 +33,18 @@ def main_verdicts(table: pd.DataFrame, paper: pd.DataFrame) -> list[Verdict]:
             paper_diff = None
             if paper_row is not None and not paper_row.empty and not is_nan(float(paper_row["MLLM"].iloc[0])):
                 paper_diff = float(paper_row["Base"].iloc[0] - paper_row["MLLM"].iloc[0])
+            base = rows[BASE + PER_SEED].iloc[0]
             out.append(Verdict(f"Base ({key[1]}) beats the zero-shot MLLM stand-in on {dataset}",
-                               float(rows["Base"].iloc[0] - mllm), paper_diff))
+                               tuple(b - mllm for b in base), paper=paper_diff,
+                               text=f"The zero-shot stand-in is one fixed model: {mllm:.2f} % on every seed."))
     return out
-
 
 
 def beats(table: pd.DataFrame, winner: Hashable, loser: Hashable, claim: str, *, column: str = "top1",
           paper: float | None = None) -> Verdict:
-    """Verdict of ``table.loc[winner, column] > table.loc[loser, column]`` with binomial noise."""
-    a, b = float(table.loc[winner, column]), float(table.loc[loser, column])
-    n = int(table.loc[winner, "n_test"]) if "n_test" in table.columns else 0
-    return Verdict(claim, a - b, paper, gap_noise(a, b, n) if n else None)
-
+    """Verdict of ``winner`` > ``loser`` in ``column``: the paired per-seed differences."""
+    return Verdict.paired(claim, table.loc[winner, column + PER_SEED], table.loc[loser, column + PER_SEED],
+                          paper=paper)
 
 
 def alpha_drop(curve: pd.DataFrame, at: float = 50.0) -> Verdict:
@@ -54,11 +52,12 @@ def alpha_drop(curve: pd.DataFrame, at: float = 50.0) -> Verdict:
     the accuracy at ``at`` (positive = it drops)."""
     if at not in curve.index:
         raise KeyError(f"alpha {at} is not in the sweep {list(curve.index)}; add it to alphas")
-    below = curve.loc[(curve.index > 0) & (curve.index < at), "top1"]
+    below = curve.loc[(curve.index > 0) & (curve.index < at), "top1" + PER_SEED]
     if below.empty:
         raise ValueError(f"the sweep needs an alpha between 0 and {at} to compare with")
-    return Verdict(f"accuracy drops at alpha = {at:g} (vs the best alpha below)", float(below.max() - curve.loc[at, "top1"]))
-
+    best_below = np.array([list(v) for v in below]).max(axis=0)  # per seed, the best alpha below ``at``
+    return Verdict(f"accuracy drops at alpha = {at:g} (vs the best alpha below)",
+                   tuple(best_below - np.array(curve.loc[at, "top1" + PER_SEED])))
 
 
 def ablation_verdicts(runs: pd.DataFrame, sources: Sequence[Source] = (), drop_alpha: float = 50.0) -> list[Verdict]:
@@ -81,10 +80,18 @@ def ablation_verdicts(runs: pd.DataFrame, sources: Sequence[Source] = (), drop_a
     return verdicts
 
 
-
 def trend(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman rank correlation of ``y`` with ``x`` (+1: rises monotonically), NaN if undefined."""
     if len(x) < 3 or np.std(y) == 0 or np.std(x) == 0:
         return float("nan")
     # Pearson correlation of the ranks (ties get their mean rank): Spearman's rho.
     return float(np.corrcoef(pd.Series(x).rank(), pd.Series(y).rank())[0, 1])
+
+
+def trend_verdict(claim: str, table: pd.DataFrame, *, increasing: bool = True, column: str = "top1") -> Verdict:
+    """Whether ``column`` rises (or falls) with the table's numeric index: Spearman's rho within
+    each seed, its interval over seeds."""
+    values = table[column + PER_SEED].sort_index()
+    x = [float(v) for v in values.index]
+    per_seed = np.array([list(v) for v in values]).T.tolist()  # [seeds, points]
+    return Verdict.trend(claim, x, per_seed, increasing=increasing)
