@@ -14,16 +14,20 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fgkd-installed
 
-.PHONY: reproduce test install lab clean-reports
+.PHONY: reproduce test install lab lock clean-reports
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every other dependency to the versions the tests ran with (`make lock` rewrites it).
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
+
+lock: $(STAMP)
+	$(PY) scripts/lock_constraints.py
 
 reproduce: $(STAMP)
 	$(VENV)/bin/fgkd reproduce --params $(PARAMS) --jobs $(JOBS)

@@ -59,3 +59,22 @@ def test_ci_runs_the_readme_test_command():
 def test_console_command_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["fgkd"] == "fgkd.cli:main"
+
+
+def test_conda_uses_conda_forge_only():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+
+
+def test_constraints_pin_every_dependency_and_the_makefile_uses_them():
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not an exact pin"
+            pins[_name(name)] = version
+    # every direct dependency is pinned, except torch/torchvision (the Makefile's TORCH_SPEC)
+    assert _pyproject_names() - {"torch", "torchvision"} <= set(pins)
+    assert not {"torch", "torchvision"} & set(pins)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt" in makefile and "constraints.txt" in makefile.split("$(STAMP):")[1].splitlines()[0]
