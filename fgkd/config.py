@@ -17,7 +17,13 @@ from typing import Any, Iterable, Mapping
 
 
 class ConfigError(ValueError):
-    """A config value or key is invalid; the message names the field, the value and what is allowed."""
+    """A config value or key is invalid; the message names the field, the value and what is allowed
+    (anything shaped like an API key in it is masked: configs hold variable names, never keys)."""
+
+    def __init__(self, message: str = "") -> None:
+        from fgkd.secrets import mask
+
+        super().__init__(mask(message))
 
 
 def type_name(tp: Any) -> str:

@@ -51,10 +51,13 @@ class OpenAIConfig:
                 f"OpenAIConfig.base_url must be an http(s) URL such as 'https://api.deepseek.com/v1', "
                 f"got {self.base_url!r}"
             )
+        from fgkd.secrets import env_name_problem
+
         if not isinstance(self.api_key_env, str) or not self.api_key_env:
-            raise ValueError(
-                f"OpenAIConfig.api_key_env must name an environment variable, got {self.api_key_env!r}"
-            )
+            raise ValueError("OpenAIConfig.api_key_env must name an environment variable, e.g. 'OPENAI_API_KEY'")
+        problem = env_name_problem(self.api_key_env, "OpenAIConfig.api_key_env")
+        if problem:
+            raise ValueError(problem)
         if not 0.0 <= self.temperature <= 2.0:
             raise ValueError(f"OpenAIConfig.temperature must be in [0, 2], got {self.temperature!r}")
         if self.max_tokens is not None and self.max_tokens < 1:

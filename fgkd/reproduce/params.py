@@ -230,6 +230,15 @@ def _check_value(
     def add(problem: str, fix: str) -> None:
         problems.append(Problem(params_file, notebook, key, problem, fix))
 
+    if key.endswith("key_env"):
+        from fgkd.secrets import env_name_problem
+
+        message = env_name_problem(value, key)
+        if message:
+            problem, _, fix = message.partition(". Fix: ")
+            add(problem, fix)
+        return problems
+
     if (key == "root" or key.endswith("_root")) and value not in (None, ""):
         if not check_files:
             return problems
