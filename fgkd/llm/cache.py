@@ -48,6 +48,11 @@ class ResponseCache:
             # Atomic writes make this near impossible; re-asking is the safe answer.
             warnings.warn(f"ignoring unreadable LLM cache file {path}: {err}", stacklevel=2)
             return None
+        if not isinstance(record, dict) or not isinstance(record.get("response"), dict):
+            # Valid JSON of the wrong shape (hand-edited, or another tool's file): re-ask and rewrite it.
+            warnings.warn(f"ignoring LLM cache file {path}: it is not a {{'request': ..., 'response': {{...}}}} "
+                          "record; the reply will be asked for again and the file rewritten", stacklevel=2)
+            return None
         # JSON round trip so tuples/lists in the live request compare like the stored ones.
         if record.get("request") != json.loads(json.dumps(request, default=str)):
             return None

@@ -146,6 +146,12 @@ def _type_name(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
+def _a_value(value: Any) -> str:
+    """``"give an int value"`` / ``"give a float value"``: the article that reads right."""
+    name = _type_name(value)
+    return f"give {'an' if name[:1].lower() in 'aeiou' else 'a'} {name} value"
+
+
 def _type_ok(value: Any, default: Any) -> bool:
     if default is None or default is NO_DEFAULT:
         return True
@@ -201,7 +207,7 @@ def validate_params(
         spec = parameters[key]
         if not _type_ok(value, spec.default):
             add(key, f"has type {_type_name(value)} ({value!r}) but the notebook's default {spec.source} is "
-                     f"{_type_name(spec.default)}", f"give a {_type_name(spec.default)} value")
+                     f"{_type_name(spec.default)}", _a_value(spec.default))
             continue
         problems.extend(_check_value(key, value, context, parameters, notebook, params_file, check_files,
                                      recipe_keys=recipe_keys, recipe_file=recipe_path))
@@ -327,7 +333,7 @@ def check_recipe(params_set: ParamsSet | str | os.PathLike, paper: str, *,
         elif not _type_ok(value, fields[key]):
             problems.append(Problem(path, None, key, f"has type {_type_name(value)} ({value!r}) but the {name} "
                                                      f"Recipe's {key} is {_type_name(fields[key])}",
-                                    f"give a {_type_name(fields[key])} value"))
+                                    _a_value(fields[key])))
         else:
             problems.extend(_check_value(key, value, raw, {}, None, path, check_files))
     if problems:

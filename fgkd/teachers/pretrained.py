@@ -71,6 +71,11 @@ def resolve_checkpoint(arch: str, tag: str, cache_dir: str | os.PathLike | None 
     """
     cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not cfg:
+        if arch not in open_clip.list_models():
+            from fgkd.config import did_you_mean
+
+            raise ValueError(f"unknown CLIP architecture {arch!r}{did_you_mean(arch, open_clip.list_models())}; "
+                             f"known architectures: {', '.join(open_clip.list_models())}")
         tags = open_clip.list_pretrained_tags_by_model(arch)
         raise ValueError(
             f"open_clip has no pretrained tag {tag!r} for {arch}; known tags: {', '.join(tags) or 'none'}. "

@@ -78,8 +78,9 @@ def test_unknown_key_names_file_notebook_key_and_suggests(nb, pset):
 
 def test_wrong_type_is_rejected(nb, pset):
     write(pset, "num_classes: ten\n")
-    with pytest.raises(ParamsError, match=r"'num_classes'.*has type str.*int"):
+    with pytest.raises(ParamsError, match=r"'num_classes'.*has type str.*int") as err:
         load_params(pset, nb)
+    assert "give an int value" in str(err.value)  # the article reads right
 
 
 def test_bool_is_not_an_int_and_float_is_not_an_int(nb, pset):

@@ -354,3 +354,12 @@ def test_calibration_temperature_changes_entropy_not_top1(teacher):
     assert mean_h(soft) > mean_h(sharp)
     with pytest.raises(ValueError, match="temperature"):
         CalibrationSpec(temperature=0)
+
+
+def test_an_unknown_architecture_is_named_as_such():
+    from fgkd.teachers.pretrained import resolve_checkpoint
+
+    with pytest.raises(ValueError, match="unknown CLIP architecture 'ViT-Q-99'.*known architectures: .*ViT-B-16"):
+        resolve_checkpoint("ViT-Q-99", "nothing")
+    with pytest.raises(ValueError, match="no pretrained tag 'nothing' for ViT-B-16"):
+        resolve_checkpoint("ViT-B-16", "nothing")
