@@ -33,3 +33,19 @@ def test_atomic_savez_round_trip(tmp_path):
 def test_stable_hash_ignores_key_order_and_changes_with_values():
     assert io.stable_hash({"a": 1, "b": 2}) == io.stable_hash({"b": 2, "a": 1})
     assert io.stable_hash({"a": 1}) != io.stable_hash({"a": 2})
+
+
+def test_atomic_writes_honour_the_umask(tmp_path):
+    import os
+
+    from fgkd.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.txt", "x")
+        assert (tmp_path / "shared.txt").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.txt", "x")
+        assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
