@@ -2,6 +2,7 @@
 
     fgkd reproduce [--params NAME_OR_FOLDER] [--only NAME ...] [--jobs N] [--reports DIR] [--force]
                    [--notebooks DIR] [--dry-run]
+    fgkd status [--params NAME_OR_FOLDER] [--reports DIR] [--readme README.md]
     fgkd preview [--out PATH] [--image-size N] [--seed S]
 
 Exit status: 0 all went well; 1 a notebook failed (the others still ran) or the preview could not
@@ -11,6 +12,7 @@ be written; 2 bad usage or invalid params (nothing was run).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,7 +29,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
                                  reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress,
-                                 force=args.force)
+                                 force=args.force, command=getattr(args, "command_line", ""))
         if args.dry_run:
             pset = resolve_params_set(config.params)
             notebooks = discover_notebooks(config.notebooks, config.only)
@@ -50,7 +52,34 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"fgkd reproduce: world preview not written: {summary.preview_error}", file=sys.stderr)
     n_ok = len(summary.results) - len(summary.failed)
     print(f"{n_ok}/{len(summary.results)} notebooks ok; index: {summary.index_html}")
+    if summary.status_readme is not None:
+        print(f"status block of {summary.status_readme} written from {summary.set_dir / 'verdicts.json'}")
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _status(args: argparse.Namespace) -> int:
+    from fgkd.reproduce.record import status_block, update_readme
+    from fgkd.reproduce.sets import ParamsError, resolve_params_set
+
+    try:
+        name = resolve_params_set(args.params).name
+    except ParamsError as error:
+        if not (args.reports / Path(args.params).name).is_dir():
+            print(f"fgkd status: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        name = Path(args.params).name  # a set whose folder is gone, with its reports still there
+    try:
+        block = status_block(args.reports, name, relative_to=args.readme.parent if args.readme else None)
+        if args.readme is None:
+            print(block)
+            return EXIT_OK
+        changed = update_readme(args.readme, block)
+    except (OSError, ValueError) as error:  # a missing verdicts.json or README, no markers, a damaged file
+        print(f"fgkd status: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.readme}: status block {'updated' if changed else 'unchanged'} from "
+          f"{args.reports / name / 'verdicts.json'}")
+    return EXIT_OK
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -99,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_reproduce)
 
+    st = sub.add_parser("status", help="the status block (verdict counts, one row per claim) of a set's reports",
+                        description="Write the status text of reports/<set>/verdicts.json and run_record.json: "
+                                    "into README.md between <!-- status:begin --> and <!-- status:end --> with "
+                                    "--readme, else to the terminal.")
+    st.add_argument("--params", default="embedded", metavar="NAME_OR_FOLDER",
+                    help="params set whose reports are read (default: embedded)")
+    st.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                    help="reports root holding <set>/verdicts.json (default: reports)")
+    st.add_argument("--readme", type=Path, default=None, metavar="README.md",
+                    help="replace the status block of this file (default: print the block)")
+    st.set_defaults(handler=_status)
+
     pre = sub.add_parser("preview", help="render the embedded world's preview sheet",
                          description="Render one sheet of example images of every world domain.")
     pre.add_argument("--out", type=Path, default=Path("reports") / "world_preview.png", metavar="PATH",
@@ -111,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fgkd`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["fgkd", *argv])
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

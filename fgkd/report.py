@@ -1,8 +1,9 @@
 """What a notebook calls to write its results where ``fgkd reproduce`` (and a reader) finds them.
 
-Every notebook ends the same way: its table as CSV + Markdown, its figures as PNG and a small
-headline (a few key numbers beside the paper's) as JSON, all in ``output_dir`` (a parameter;
-``fgkd reproduce`` sets it to ``reports/<set>/<notebook>/``)::
+Every notebook ends the same way: its table as CSV + Markdown, its figures as PNG, a small
+headline (a few key numbers beside the paper's) as JSON and its verdicts (one record per claim of
+the paper it checks, :func:`write_verdicts`) as ``verdicts.json``, all in ``output_dir`` (a
+parameter; ``fgkd reproduce`` sets it to ``reports/<set>/<notebook>/``)::
 
     from fgkd import report
     from fgkd.reference import paper_table, paper_label
@@ -15,6 +16,7 @@ headline (a few key numbers beside the paper's) as JSON, all in ``output_dir`` (
     report.write_figure(fig, "lead_word_removal", output_dir)
     report.write_headline(output_dir, title="Word removal", kit={"Top-1 @0%": 41.2},
                           kit_label=..., paper={"Top-1 @0%": 78.44}, paper_label=...)
+    report.write_verdicts(output_dir, verdicts)   # Verdict objects (.record()) or dicts
 
 Labels say which scale numbers come from: ``"paper (CUB, ResNet50, 224 px)"`` (see
 :func:`fgkd.reference.paper_label`) vs ``"fgkd embedded (world:bird, 32 px)"`` (:func:`kit_label`).
@@ -244,3 +246,184 @@ def read_headline(folder: str | os.PathLike) -> Headline | None:
     if not path.is_file():
         return None
     return Headline(**json.loads(path.read_text(encoding="utf-8")))
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+#
+# A notebook's last cell writes its verdicts: for each directional claim of the paper it checks,
+# the per-seed mean of the measured quantity (positive = the paper's direction), its interval over
+# seeds and the status read from it. ``fgkd reproduce`` collects them into reports/<set>/verdicts.json.
+
+VERDICTS_FILE = "verdicts.json"
+VERDICT_STATUSES = ("holds", "contradicted", "inconclusive")
+VERDICT_KINDS = ("difference", "trend")
+VERDICT_REQUIRED = ("claim", "status", "mean_diff", "ci_low", "ci_high", "n_seeds")
+"""The keys every verdict record has; usually also kind, method, level, per_seed, unit, paper, text."""
+_OPTIONAL_STR = ("method", "unit", "text", "notebook")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) as None, recursively (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _number(value: Any, what: str, *, optional: bool) -> float | None:
+    import numbers
+
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        allowed = "a number or None" if optional else "a number"
+        raise ValueError(f"{what} must be {allowed}, got {value!r}")
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def verdict_record(verdict: Any) -> dict[str, Any]:
+    """One verdict as a checked, JSON-ready dict: ``verdict`` is a dict or has a ``.record()``
+    method returning one. Non-finite floats become None. Raises ``ValueError`` naming the claim
+    (a missing key, a status outside :data:`VERDICT_STATUSES`, a value of the wrong type)."""
+    import numbers
+
+    raw = verdict.record() if hasattr(verdict, "record") and not isinstance(verdict, Mapping) else verdict
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"a verdict must be a dict or have a .record() method returning one, got "
+                         f"{type(verdict).__name__}: {verdict!r}")
+    record = dict(raw)
+    claim = record.get("claim")
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError(f"verdict record {record!r} needs a 'claim': the paper's claim as a non-empty string")
+    where = f"verdict {claim!r}"
+    missing = [k for k in VERDICT_REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(map(repr, missing))}; every verdict record has "
+                         f"{', '.join(VERDICT_REQUIRED)}")
+    if record["status"] not in VERDICT_STATUSES:
+        raise ValueError(f"{where}: status {record['status']!r} must be one of {', '.join(VERDICT_STATUSES)}")
+    record["mean_diff"] = _number(record["mean_diff"], f"{where}: mean_diff", optional=True)
+    for key in ("ci_low", "ci_high", "paper"):
+        if key in record:
+            record[key] = _number(record[key], f"{where}: {key}", optional=True)
+    if record["ci_low"] is not None and record["ci_high"] is not None and record["ci_low"] > record["ci_high"]:
+        raise ValueError(f"{where}: ci_low {record['ci_low']} is above ci_high {record['ci_high']}")
+    n = record["n_seeds"]
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{where}: n_seeds must be an integer >= 1 (the seeds averaged), got {n!r}")
+    record["n_seeds"] = int(n)
+    if "kind" in record and record["kind"] not in VERDICT_KINDS:
+        raise ValueError(f"{where}: kind {record['kind']!r} must be one of {', '.join(VERDICT_KINDS)}")
+    if "level" in record:
+        level = _number(record["level"], f"{where}: level", optional=False)
+        if level is None or not 0 < level < 1:
+            raise ValueError(f"{where}: level must be a confidence level between 0 and 1 (0.95), "
+                             f"got {record['level']!r}")
+        record["level"] = level
+    if "per_seed" in record:
+        values = record["per_seed"]
+        if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+            raise ValueError(f"{where}: per_seed must be a list of numbers (one per seed), got {values!r}")
+        values = [_number(v, f"{where}: per_seed value", optional=True) for v in values]
+        if len(values) != record["n_seeds"]:
+            raise ValueError(f"{where}: per_seed has {len(values)} values but n_seeds is {record['n_seeds']}")
+        record["per_seed"] = values
+    for key in _OPTIONAL_STR:
+        if key in record and not isinstance(record[key], str):
+            raise ValueError(f"{where}: {key} must be a string, got {record[key]!r}")
+    return _finite(record)
+
+
+def write_verdicts(output_dir: str | os.PathLike, verdicts: Sequence[Any]) -> Path:
+    """Write ``<output_dir>/verdicts.json``: the checked records of ``verdicts`` (dicts or objects
+    with ``.record()``, see :func:`verdict_record`) as a JSON list, keys sorted, NaN as null.
+
+    A notebook's last cell calls this; ``fgkd reproduce`` collects every notebook's file. Raises
+    ``ValueError`` naming the claim for a bad record, or a claim given twice.
+    """
+    if isinstance(verdicts, Mapping) or hasattr(verdicts, "record") or not hasattr(verdicts, "__iter__"):
+        raise ValueError(f"write_verdicts needs a list of verdicts, got {type(verdicts).__name__}")
+    records = [verdict_record(v) for v in verdicts]
+    seen: set[str] = set()
+    for record in records:
+        if record["claim"] in seen:
+            raise ValueError(f"verdict {record['claim']!r} is given twice; each claim once per notebook")
+        seen.add(record["claim"])
+    path = prepare_output_dir(output_dir) / VERDICTS_FILE
+    atomic_write_text(path, json.dumps(records, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n")
+    return path
+
+
+def read_verdicts(folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """The verdict records in ``<folder>/verdicts.json`` (or the file ``folder`` itself), checked
+    as :func:`write_verdicts` checks them; ``[]`` when there is no such file. A damaged file is a
+    ``ValueError`` naming its path."""
+    path = Path(folder)
+    if path.is_dir() or path.name != VERDICTS_FILE:
+        path = path / VERDICTS_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise ValueError(f"it holds a {type(data).__name__}, not a list of verdict records")
+        return [verdict_record(item) for item in data]
+    except (ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{path} is damaged: {error}. Re-run the notebook that writes it "
+                         "(fgkd reproduce --force --only <notebook>)") from None
+
+
+def verdict_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many records have each status: ``{"holds": 3, "contradicted": 1, "inconclusive": 2}``."""
+    counts = dict.fromkeys(VERDICT_STATUSES, 0)
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    return counts
+
+
+def counts_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """``"6 claims: 3 holds, 1 contradicted, 2 inconclusive"`` (the status labels as they are)."""
+    counts = verdict_counts(records)
+    total = sum(counts.values())
+    return (f"{total} claim{'s' * (total != 1)}: {counts['holds']} holds, "
+            f"{counts['contradicted']} contradicted, {counts['inconclusive']} inconclusive")
+
+
+def signed(value: Any, digits: int = 2) -> str:
+    """``+1.23`` / ``-0.50``; None and NaN as "—"."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    return f"{float(value):+.{digits}f}"
+
+
+def verdict_cells(record: Mapping[str, Any]) -> dict[str, str]:
+    """A record as display cells: claim, status, mean (with its unit), 95 % interval ``[low, high]``
+    ("—" with one seed) and seeds."""
+    mean = signed(record.get("mean_diff"))
+    unit = record.get("unit") or ""
+    if unit and mean != MISSING:
+        mean = f"{mean} {unit}"
+    low, high = record.get("ci_low"), record.get("ci_high")
+    interval = MISSING if low is None and high is None else f"[{signed(low)}, {signed(high)}]"
+    return {"claim": str(record["claim"]), "status": str(record["status"]), "mean": mean,
+            "interval": interval, "seeds": str(record.get("n_seeds", MISSING))}
+
+
+def verdicts_markdown(records: Sequence[Mapping[str, Any]], *, notebook_column: bool = True) -> str:
+    """A Markdown table of ``records``: (notebook,) claim, status, mean difference, 95 % interval, seeds."""
+    def md(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    head = (["notebook"] if notebook_column else []) + ["claim", "status", "mean difference", "95 % interval",
+                                                         "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for record in records:
+        c = verdict_cells(record)
+        cells = ([f"`{record.get('notebook', '')}`"] if notebook_column else []) + [
+            md(c["claim"]), c["status"], c["mean"], c["interval"], c["seeds"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

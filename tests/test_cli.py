@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,13 @@ def test_help_lists_the_subcommands(capsys):
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "reproduce" in out and "preview" in out
+    assert "reproduce" in out and "preview" in out and "status" in out
 
 
 @pytest.mark.parametrize("command, options", [
     ("reproduce", ["--params", "--only", "--jobs", "--reports", "--notebooks", "--dry-run"]),
     ("preview", ["--out", "--image-size", "--seed"]),
+    ("status", ["--params", "--reports", "--readme"]),
 ])
 def test_subcommand_help(capsys, command, options):
     with pytest.raises(SystemExit) as info:
@@ -96,3 +98,49 @@ def test_dry_run_checks_the_shared_recipe_too(tmp_path, capsys):
     recipe.write_text(recipe.read_text().replace("epoch:", "epochs:", 1))
     assert main(["reproduce", "--params", str(folder), "--only", "lead_main", "--dry-run"]) == 0
     assert f"lead_main  (shared recipe {recipe})" in capsys.readouterr().out
+
+
+def _status_reports(root: Path) -> Path:
+    folder = root / "smoke"
+    folder.mkdir(parents=True)
+    (folder / "verdicts.json").write_text(json.dumps([
+        {"notebook": "lead_main", "claim": "LEAD beats MoCo v2", "status": "contradicted", "mean_diff": -1.25,
+         "ci_low": -2.0, "ci_high": -0.5, "n_seeds": 3, "unit": "points"}]))
+    (folder / "run_record.json").write_text(json.dumps({"ended": "2026-12-01T10:24:11+00:00",
+                                                        "git": {"problem": "git is not installed"}}))
+    return folder
+
+
+def test_status_prints_the_block_or_rewrites_the_readme_between_its_markers(tmp_path, capsys):
+    reports = tmp_path / "reports"
+    _status_reports(reports)
+    assert main(["status", "--params", "smoke", "--reports", str(reports)]) == 0
+    out = capsys.readouterr().out
+    assert "**1 claim: 0 holds, 1 contradicted, 0 inconclusive.**" in out
+    assert "| `lead_main` | LEAD beats MoCo v2 | contradicted | -1.25 points | [-2.00, -0.50] | 3 |" in out
+    assert "no commit recorded: git is not installed" in out
+
+    readme = tmp_path / "README.md"
+    before, after = "# title\n\ntext before\n\n", "\n\n## text after\n"
+    readme.write_text(f"{before}<!-- status:begin -->\nplaceholder\n<!-- status:end -->{after}")
+    args = ["status", "--params", "smoke", "--reports", str(reports), "--readme", str(readme)]
+    assert main(args) == 0 and "status block updated" in capsys.readouterr().out
+    text = readme.read_text()
+    assert text.startswith(before + "<!-- status:begin -->\n**Status: what the smoke scale shows**")
+    assert text.endswith("| 3 |\n<!-- status:end -->" + after) and "placeholder" not in text
+    assert "from `reports/smoke/verdicts.json`" in text  # relative to the README's folder
+    assert main(args) == 0 and "status block unchanged" in capsys.readouterr().out
+    assert readme.read_text() == text  # idempotent
+
+
+def test_status_without_verdicts_names_the_file_and_the_command(tmp_path, capsys):
+    assert main(["status", "--params", "smoke", "--reports", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "smoke" / "verdicts.json") in err and "fgkd reproduce --params smoke" in err
+    _status_reports(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    assert main(["status", "--params", "smoke", "--reports", str(tmp_path), "--readme", str(readme)]) == 2
+    assert "<!-- status:begin -->" in capsys.readouterr().err and readme.read_text() == "no markers here\n"
+    assert main(["status", "--params", "smoek", "--reports", str(tmp_path)]) == 2
+    assert "Unknown params set 'smoek'" in capsys.readouterr().err

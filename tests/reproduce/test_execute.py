@@ -275,3 +275,83 @@ def test_teachers_already_trained_are_not_scheduled(monkeypatch):
     folder.mkdir(parents=True)
     (folder / "teacher.pt").write_bytes(b"weights")
     assert R.teacher_jobs(params) == [("embedded-S", tiny)]
+
+
+CLAIMS_BODY = (
+    "from fgkd import report",
+    "class V:  # like fgkd.experiments.common.Verdict\n"
+    "    def record(self):\n"
+    "        return {'claim': f'more classes help ({num_classes})', 'status': 'holds', 'mean_diff': 1.5,\n"
+    "                'ci_low': 0.5, 'ci_high': 2.5, 'n_seeds': 3, 'per_seed': [1.0, 1.5, 2.0], 'unit': 'points'}\n"
+    "nan = float('nan')\n"
+    "report.write_verdicts(output_dir, [V(), {'claim': 'one seed', 'status': 'inconclusive', 'mean_diff': 0.2,\n"
+    "                                         'ci_low': nan, 'ci_high': nan, 'n_seeds': 1}])",
+)
+WRITES_THEN_FAILS = (*CLAIMS_BODY, "raise ValueError('boom after the verdicts')")
+DAMAGED_BODY = ("import pathlib\npathlib.Path(output_dir, 'verdicts.json').write_text('[{')",)
+
+
+def test_reproduce_collects_verdicts_writes_run_records_and_the_readme_status(tmp_path, monkeypatch):
+    notebooks, pdir = tmp_path / "notebooks", tmp_path / "myparams"
+    pdir.mkdir()
+    bodies = {"bad": WRITES_THEN_FAILS, "claims": CLAIMS_BODY, "damaged": DAMAGED_BODY}
+    for name, body in bodies.items():
+        make_notebook(notebooks / f"{name}.ipynb", body)
+        (pdir / f"{name}.yaml").write_text("num_classes: 3\n")
+    write_manifest(notebooks, list(bodies))  # index order: bad, claims, damaged
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    readme = tmp_path / "README.md"
+    readme.write_text("# project\n\n<!-- status:begin -->\nnothing yet\n<!-- status:end -->\n\nthe rest\n")
+    monkeypatch.setattr(R, "package_digest", lambda: "fixed")  # others may edit fgkd's source meanwhile
+    monkeypatch.setattr(R, "status_readme", lambda pset, reports: readme)  # as for embedded into the repo's reports/
+    executed = []
+    real_execute = R._execute_job
+    monkeypatch.setattr(R, "_execute_job", lambda job: executed.append(Path(job[0]).stem) or real_execute(job))
+    args = ["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports),
+            "--no-progress"]
+    set_dir = reports / "myparams"
+
+    assert main(args) == 1  # two notebooks failed
+    collected = json.loads((set_dir / "verdicts.json").read_text())
+    assert [(v["notebook"], v["claim"]) for v in collected] == [("claims", "more classes help (3)"),
+                                                                ("claims", "one seed")]
+    assert collected[1]["ci_low"] is None and collected[0]["per_seed"] == [1.0, 1.5, 2.0]
+    rows = {n["name"]: n for n in json.loads((set_dir / "summary.json").read_text())["notebooks"]}
+    assert rows["bad"]["status"] == "failed" and rows["bad"]["verdicts"] == []  # written, then it failed
+    assert rows["damaged"]["status"] == "failed" and "unreadable verdicts" in rows["damaged"]["error"]
+    assert str(set_dir.resolve() / "damaged" / "verdicts.json") in rows["damaged"]["error"]
+    index = (set_dir / "README.md").read_text()
+    assert "Verdicts: 2 claims: 1 holds, 0 contradicted, 1 inconclusive" in index
+    assert "| `claims` | more classes help (3) | holds | +1.50 points | [+0.50, +2.50] | 3 |" in index
+    assert "| `bad` | no verdicts: the notebook failed |" in index and "## How this was made" in index
+
+    made = json.loads((set_dir / "run_record.json").read_text())
+    assert made["command"] == "fgkd " + " ".join(args)
+    assert made["params"]["name"] == "myparams" and made["fgkd_source_sha256"] == "fixed"
+    assert [(n["name"], n["status"]) for n in made["notebooks"]] == [("bad", "failed"), ("claims", "ok"),
+                                                                     ("damaged", "failed")]
+    assert made["started"] <= made["ended"] and made["wall_s"] >= 0 and made["machine"]["jobs"] == 1
+    own = json.loads((set_dir / "claims" / "run_record.json").read_text())
+    assert own["notebook"]["params"] == {"num_classes": 3} and own["notebook"]["runtime_s"] > 0
+    assert own["started"] == made["started"]
+    status = readme.read_text()
+    assert status.startswith("# project\n\n<!-- status:begin -->\n**Status: what the myparams scale shows**")
+    assert "**2 claims: 1 holds, 0 contradicted, 1 inconclusive.**" in status and status.endswith("\n\nthe rest\n")
+    assert "Failed, so without verdicts: `bad`, `damaged`." in status
+
+    # Again: "claims" is unchanged, so its existing verdicts file is what is collected.
+    from fgkd import report
+
+    edited = report.read_verdicts(set_dir / "claims")
+    edited[0]["status"] = "contradicted"
+    report.write_verdicts(set_dir / "claims", edited)
+    executed.clear()
+    assert main(args) == 1 and sorted(executed) == ["bad", "damaged"]
+    assert [v["status"] for v in json.loads((set_dir / "verdicts.json").read_text())] == ["contradicted",
+                                                                                          "inconclusive"]
+    again = json.loads((set_dir / "run_record.json").read_text())
+    assert ("claims", "unchanged") in [(n["name"], n["status"]) for n in again["notebooks"]]
+    assert json.loads((set_dir / "claims" / "run_record.json").read_text()) == own  # the run that made it
+    assert "1 contradicted" in readme.read_text()
