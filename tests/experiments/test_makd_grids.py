@@ -235,6 +235,7 @@ def test_run_table_and_gap_table(recipe, fake_store):
     assert list(gaps.columns)[:4] == ["Base", "Ours", "Gap", "Gap sd"]
     assert gaps.loc[("world:bird", "resnet18"), "Gap"] == pytest.approx(5.0)
     assert gaps.loc[("world:bird", "resnet18"), "Gap per seed"] == pytest.approx((5.0, 5.0))  # paired by seed
+    assert set(makd.long_format(gaps)["metric"]) == {"Gap", "Base", "Ours"}
 
 
 def test_main_table_with_oracle_has_nan_mllm(recipe, fake_store):

@@ -36,6 +36,7 @@ def gap_table(runs: pd.DataFrame, method_level: str = "method") -> pd.DataFrame:
     sides), and ``"Base per seed"`` / ``"Ours per seed"``."""
     order = runs.index.droplevel(method_level).unique()  # unstack sorts; keep the grid's order
     per_seed = runs["top1" + PER_SEED].unstack(method_level).reindex(order)
+    seeds = runs["seeds"].unstack(method_level).reindex(order)
     missing = [m for m in (BASE, OURS) if m not in per_seed.columns]
     if missing:
         raise KeyError(f"gap_table needs {BASE} and {OURS} rows; missing {missing}")
@@ -45,7 +46,8 @@ def gap_table(runs: pd.DataFrame, method_level: str = "method") -> pd.DataFrame:
         gap = [o - b for o, b in zip(ours, base)]
         rows.append({BASE: float(np.mean(base)), OURS: float(np.mean(ours)), "Gap": float(np.mean(gap)),
                      "Gap" + SD: float(np.std(gap, ddof=1)) if len(gap) > 1 else float("nan"),
-                     "Gap" + PER_SEED: tuple(gap), BASE + PER_SEED: tuple(base), OURS + PER_SEED: tuple(ours)})
+                     "Gap" + PER_SEED: tuple(gap), BASE + PER_SEED: tuple(base), OURS + PER_SEED: tuple(ours),
+                     "seeds": seeds.loc[key, OURS]})
     return pd.DataFrame(rows, index=order)
 
 
@@ -91,7 +93,7 @@ def main_table(recipe: Recipe, datasets: Sequence[str], backbones: Sequence[str]
     table["MLLM"] = [zero_shot[d] for d in table.index.get_level_values("dataset")]
     table.index = pd.MultiIndex.from_tuples(
         [(d, WORLD_ANALOGUES.get(d, d), b) for d, b in table.index], names=["dataset", "paper dataset", "backbone"])
-    return table[[BASE, OURS, "Gap", "Gap" + SD, "MLLM", "Gap" + PER_SEED, BASE + PER_SEED, OURS + PER_SEED]]
+    return table[[BASE, OURS, "Gap", "Gap" + SD, "MLLM", "Gap" + PER_SEED, BASE + PER_SEED, OURS + PER_SEED, "seeds"]]
 
 
 def paper_main(paper_datasets: Iterable[str], backbones: Iterable[str]) -> pd.DataFrame:
