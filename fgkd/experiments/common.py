@@ -269,10 +269,17 @@ class Verdict:
     def trend(cls, claim: str, x: Sequence[float], per_seed: Sequence[Sequence[float]], *, increasing: bool,
               **options: Any) -> "Verdict":
         """Spearman's rho of the metric with ``x`` within each seed (``per_seed[s][i]`` at ``x[i]``),
-        negated for a claimed decrease: positive values are the paper's direction."""
+        negated for a claimed decrease: positive values are the paper's direction. With fewer than
+        three points a rank correlation is always +-1 and says nothing about the spread, so the
+        per-seed value is then the paired difference between the last and the first point."""
         from fgkd.stats import spearman
 
         sign = 1.0 if increasing else -1.0
+        if len(x) < 3:
+            order = np.argsort(np.asarray(x, dtype=float), kind="stable")
+            values = tuple(sign * (float(ys[order[-1]]) - float(ys[order[0]])) for ys in per_seed)
+            options.pop("unit", None)
+            return cls(claim, values, kind="difference", unit="points (last minus first point)", **options)
         return cls(claim, tuple(sign * spearman(x, ys) for ys in per_seed), kind="trend",
                    unit=options.pop("unit", "Spearman rho"), **options)
 

@@ -326,6 +326,9 @@ def test_verdict_trend_best_and_close():
     assert lead.verdict_trend(down, "Top-1", decreasing=False, what="removal").status == "contradicted"
     mixed = _table({0: [50.0, 45.0, 50.0], 40: [48.0, 47.0, 49.0], 80: [45.0, 49.0, 51.0]})
     assert lead.verdict_trend(mixed, "Top-1", decreasing=True, what="removal").status == "inconclusive"
+    two = _table({10: [40.0, 41.0, 40.5], 70: [41.0, 43.0, 40.0]})  # two points: no rank correlation
+    short = lead.verdict_trend(two, "Top-1", decreasing=False, what="length")
+    assert short.kind == "difference" and short.values == (1.0, 2.0, -0.5) and short.status == "inconclusive"
     ranked = _table({"S": [30.0, 31.0, 29.0], "M": [40.0, 41.0, 42.0], "L": [45.0, 44.0, 46.0]})
     assert lead.verdict_trend(ranked, "Top-1", decreasing=False, what="capacity", order=["S", "M", "L"]).holds
     methods = _table({"SimCLR": [30.0, 31.0, 29.0], "LEAD": [50.0, 50.0, 50.0], "MoCo v2": [45.0, 46.0, 44.0]})
