@@ -15,6 +15,11 @@ Layout: ``cache_dir("runs")/<method>/<config hash>/`` holding ``config.json`` (t
 ``checkpoint.pt`` (while training; resumable), ``model.pt`` (final weights), ``meta.json`` (classes,
 questions...), ``history.json`` (per-epoch loss terms and timings), ``features_<split>.npz`` and,
 written last, ``metrics.json``: a run is finished exactly when that file exists.
+
+Determinism: a run is trained, evaluated and extracted inside
+``fgkd.determinism.deterministic(cfg.threads, device)`` (fixed CPU threads, deterministic
+algorithms), so its bytes do not depend on the environment's thread settings, ``--jobs`` or the
+machine's load; ``metrics.json`` records what was in force under ``"determinism"``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import torch
 from filelock import FileLock
 from torch import nn
 
+from fgkd.determinism import deterministic
 from fgkd.io import atomic_savez, atomic_torch_save, atomic_write_json
 from fgkd.paths import cache_dir
 from fgkd.methods import RunConfig, method_class
@@ -107,11 +113,12 @@ class Run:
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
         device = resolve_device(self.cfg.device) if device is None else torch.device(device)
-        method = build_method(self.cfg, device, for_training=False)
-        method.build(device, for_training=False)
-        method.meta = self.meta
-        method.module = self.model(method.device)
-        return self._arrays_with(method)(split)
+        with deterministic(self.cfg.threads, device):
+            method = build_method(self.cfg, device, for_training=False)
+            method.build(device, for_training=False)
+            method.meta = self.meta
+            method.module = self.model(method.device)
+            return self._arrays_with(method)(split)
 
     def _arrays_with(self, method: Method) -> Callable[[str], dict[str, np.ndarray]]:
         def arrays(split: str) -> dict[str, np.ndarray]:
@@ -150,24 +157,29 @@ def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str,
         run.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run.path / "config.json", cfg.record())
     ddp.barrier()
-    method = build_method(cfg, resolve_device(cfg.device), for_training=True, **method_options)
-    result = train(method, run.path)
-    if info.is_main:
-        atomic_torch_save(method.module.state_dict(), run.path / "model.pt")
-        atomic_write_json(run.path / "meta.json", method.meta)
-        atomic_write_json(run.path / "history.json", result.history)
-        metrics = method.evaluate(run._arrays_with(method))
-        seconds = [h["seconds"] for h in result.history]
-        metrics.update(
-            epochs=len(result.history),
-            train_seconds=float(sum(seconds)),
-            seconds_per_epoch=float(np.mean(seconds)),
-            images_per_second=result.images_per_second,
-            final_loss=result.history[-1]["loss"],
-            world_size=info.world_size,
-            rank_digests=result.rank_digests,
-        )
-        atomic_write_json(run.path / "metrics.json", metrics)  # last: marks the run finished
-        (run.path / CHECKPOINT).unlink(missing_ok=True)  # model.pt holds the weights now
+    device = resolve_device(cfg.device)
+    # Fixed threads and deterministic algorithms for everything that makes the run's numbers: its
+    # dependencies build inside (a teacher, a scorer, a KD teacher run), each in its own block.
+    with deterministic(cfg.threads, device) as determinism:
+        method = build_method(cfg, device, for_training=True, **method_options)
+        result = train(method, run.path)
+        if info.is_main:
+            atomic_torch_save(method.module.state_dict(), run.path / "model.pt")
+            atomic_write_json(run.path / "meta.json", method.meta)
+            atomic_write_json(run.path / "history.json", result.history)
+            metrics = method.evaluate(run._arrays_with(method))
+            seconds = [h["seconds"] for h in result.history]
+            metrics.update(
+                epochs=len(result.history),
+                train_seconds=float(sum(seconds)),
+                seconds_per_epoch=float(np.mean(seconds)),
+                images_per_second=result.images_per_second,
+                final_loss=result.history[-1]["loss"],
+                world_size=info.world_size,
+                rank_digests=result.rank_digests,
+                determinism=determinism,
+            )
+            atomic_write_json(run.path / "metrics.json", metrics)  # last: marks the run finished
+            (run.path / CHECKPOINT).unlink(missing_ok=True)  # model.pt holds the weights now
     ddp.barrier()
     return run

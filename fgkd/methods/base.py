@@ -2,7 +2,8 @@
 
 :class:`RunConfig` is a :class:`fgkd.config.Config` that the run store can key: ``config_hash()``
 is ``stable_hash(hash_dict())``. Fields named in :data:`RUNTIME_FIELDS` say *how* to compute
-(device, loader workers, progress bar, mixed precision, memory layout, where real data lives), not
+(device, loader workers, CPU threads, progress bar, mixed precision, memory layout, where real data
+lives), not
 *what*: they are left out of the hash, so a run trained on a GPU is found again on a laptop.
 
 Run keys are stable across releases: a field renamed since runs were first stored is hashed under
@@ -27,7 +28,7 @@ from fgkd.config import Config, check
 from fgkd.io import stable_hash
 from fgkd.train.engine import Method
 
-RUNTIME_FIELDS = frozenset({"device", "num_workers", "progress", "data_root", "amp", "channels_last"})
+RUNTIME_FIELDS = frozenset({"device", "num_workers", "progress", "data_root", "amp", "channels_last", "threads"})
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
 
@@ -77,6 +78,7 @@ def validate_common(c: Any) -> None:
     check(c.epochs >= 1, n, "epochs", c.epochs, "must be >= 1")
     check(c.batch_size >= 2, n, "batch_size", c.batch_size, "must be >= 2 (batch norm needs two samples)")
     check(c.num_workers >= 0, n, "num_workers", c.num_workers, "must be >= 0")
+    check(c.threads >= 1, n, "threads", c.threads, "must be >= 1 (CPU threads used to train and evaluate)")
     check(c.seed >= 0, n, "seed", c.seed, "must be >= 0")
     check(c.device in DEVICES, n, "device", c.device, f"choose one of {DEVICES}")
     if "fraction" in c.dataset_options:
@@ -119,6 +121,10 @@ class SSLConfig(RunConfig):
     probe_weight_decay: float = 0.0
     # --- runtime
     num_workers: int = 4
+    # CPU intra-op threads that train and evaluate the run (fgkd.determinism): fixed, so the
+    # weights do not depend on OMP_NUM_THREADS or the machine's load; another value gives
+    # other last digits under the same run key
+    threads: int = 1
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     amp: bool = True  # bf16/fp16 autocast, CUDA only

@@ -121,6 +121,7 @@ class MakdConfig(RunConfig):
     gamma: float = 0.1
     # --- runtime
     num_workers: int = 4
+    threads: int = 1  # CPU intra-op threads that train and evaluate the run (fgkd.determinism)
     seed: int = 0
     device: str = "auto"
     amp: bool = True

@@ -10,8 +10,11 @@ For params set ``<set>`` and reports folder ``<reports>`` (default ``reports/``)
         summary.json              the same, machine-readable (status, error, failing cell, headline)
         <notebook>.ipynb          the executed notebook (papermill output, with its injected params)
         <notebook>.html           its HTML export
+        verdicts.json             every notebook's verdicts (report.write_verdicts), "notebook" added
+        run_record.json           how it was made: commit, versions, machine, params, times, command
         <notebook>/               the notebook's output_dir: <name>.csv/.md tables, <name>.png
-                                  figures, headline.json
+                                  figures, headline.json, verdicts.json, run_record.json (the set's
+                                  record plus the notebook's params and runtime)
 
 Steps: find the notebooks (:func:`fgkd.reproduce.manifest.discover_notebooks`: the manifest's order,
 ``--only`` names or glob patterns), load and validate ALL their params and the shared recipes
@@ -34,6 +37,9 @@ its params, its set's shared recipe, the fgkd package's source and the kernel:
 :func:`notebook_fingerprint`) is not executed again; its row, files and runtime are kept and marked
 "unchanged". ``--force`` executes every notebook anyway (e.g. after upgrading torch, which the
 fingerprint does not see).
+
+At its end, for the shipped embedded set written into the repository's ``reports/``, it also
+regenerates the status block of the repository's README.md (:mod:`fgkd.reproduce.record`).
 """
 
 from __future__ import annotations
@@ -47,15 +53,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from fgkd.io import atomic_path, atomic_write_text
-from fgkd.report import read_headline
+from fgkd.report import read_headline, read_verdicts
 from fgkd.reproduce.index import PREVIEW_FIGURE, NotebookResult, ReproduceSummary, earlier_results, write_index
 from fgkd.reproduce.manifest import Manifest, discover_notebooks, experiment_module, load_manifest, notebook_title
 from fgkd.reproduce.params import NotebookParams, prepare_params
-from fgkd.reproduce.sets import DEFAULT_SET, notebooks_root, resolve_params_set
+from fgkd.reproduce.record import run_record, status_block, status_readme, update_readme, write_run_records
+from fgkd.reproduce.sets import DEFAULT_SET, ParamsSet, notebooks_root, resolve_params_set
 
 PREVIEW_NOTEBOOK = "world_preview"
 ARTEFACT_SUFFIXES = (".csv", ".md", ".png")
@@ -76,6 +84,7 @@ class ReproduceConfig:
     kernel: str = "python3"  # Jupyter kernel that executes the notebooks
     progress: bool = True  # show a tqdm bar over notebooks
     force: bool = False  # execute notebooks whose inputs are unchanged since their last successful run
+    command: str = ""  # the fgkd command line, for the run record (empty: this config's repr)
 
     def __post_init__(self) -> None:
         if not isinstance(self.jobs, int) or self.jobs < 1:
@@ -93,7 +102,12 @@ class ReproduceConfig:
 
 @contextmanager
 def _kernel_environment(threads: int | None) -> Iterator[None]:
-    """Make the kernel import the same fgkd as this process and, with --jobs, share the CPUs."""
+    """Make the kernel import the same fgkd as this process and, with --jobs, share the CPUs.
+
+    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` only size the kernel's thread pools (N kernels on
+    cores/N threads do not oversubscribe the machine); the numbers do not depend on them: every
+    run computes with its config's ``threads`` and every shared cache with
+    ``fgkd.determinism.SHARED_THREADS`` (:func:`fgkd.determinism.deterministic`)."""
     package_parent = str(PACKAGE.parent)
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     paths = [package_parent] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
@@ -173,6 +187,10 @@ def execute_notebook(
         headline = read_headline(output_dir)
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         headline, error = None, (error + "; " if error else "") + f"unreadable headline.json: {exc}"
+    try:
+        verdicts = tuple(read_verdicts(output_dir))
+    except ValueError as exc:  # names the file
+        verdicts, error = (), (error + "; " if error else "") + f"unreadable verdicts: {exc}"
     failed = failing_cell is not None or not executed.is_file() or (
         bool(error) and not error.startswith("HTML export failed"))
     if title is None:
@@ -185,6 +203,7 @@ def execute_notebook(
         runtime_s=round(runtime, 2), notebook=executed.name,
         html=html_path.name if html_path else None, output_dir=name, artefacts=tuple(artefacts),
         error=error, failing_cell=failing_cell, failing_source=failing_source, headline=headline,
+        verdicts=() if failed else verdicts,  # a failed notebook's verdicts are not collected
     )
 
 
@@ -236,6 +255,8 @@ def _reusable(previous: NotebookResult | None, fingerprint: str, set_dir: Path) 
     if previous is None or not previous.ok or previous.fingerprint != fingerprint:
         return False
     files = [previous.notebook, previous.html or "", *previous.artefacts]
+    if previous.verdicts:
+        files.append(f"{previous.output_dir}/verdicts.json")
     return all(name and (set_dir / name).is_file() for name in files)
 
 
@@ -263,15 +284,11 @@ def teacher_jobs(notebooks: Iterable[NotebookParams]) -> list[tuple[str, dict[st
 
 def _train_teacher(job: tuple[str, dict[str, Any], int | None]) -> tuple[str, float, str]:
     """Train (or find cached) one embedded teacher: ``(name, seconds, error or "")``."""
-    name, options, threads = job
+    name, options, _threads = job  # training fixes its own threads (embedded.TRAIN_THREADS), whatever the job's
     start = time.perf_counter()
     try:
-        import torch
-
         from fgkd.teachers.embedded import embedded_config, train_embedded_teacher
 
-        if threads is not None:
-            torch.set_num_threads(threads)
         train_embedded_teacher(embedded_config(name, **options), progress=False)
     except Exception as exc:  # the notebooks that need it will fail with their own message
         return name, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
@@ -291,6 +308,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     """
     from tqdm.auto import tqdm
 
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     pset = resolve_params_set(config.params)
     folder = config.notebooks if config.notebooks is not None else notebooks_root()
     notebooks = discover_notebooks(folder, config.only)
@@ -306,7 +324,12 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     results: dict[str, NotebookResult] = {}
     for nb in notebooks:
         if not config.force and _reusable(previous.get(nb.stem), fingerprints[nb.stem], set_dir):
-            results[nb.stem] = replace(previous[nb.stem], earlier=False, reused=True)
+            earlier = previous[nb.stem]
+            try:  # an unchanged notebook contributes its existing verdicts file
+                verdicts = tuple(read_verdicts(set_dir / earlier.output_dir))
+            except ValueError:  # damaged since: run it again
+                continue
+            results[nb.stem] = replace(earlier, earlier=False, reused=True, verdicts=verdicts)
     to_run = [nb for nb in notebooks if nb.stem not in results]
 
     threads = max(1, (os.cpu_count() or 1) // config.jobs) if config.jobs > 1 else None
@@ -359,8 +382,44 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     ordered = tuple(results[nb.stem] for nb in notebooks)
     preview, preview_error = _write_preview(config.reports, set_dir, ordered)
     summary = ReproduceSummary(pset.name, set_dir, ordered, preview, preview_error)
-    index_html, readme = write_index(summary, pset, order=manifest.names)
-    return replace(summary, index_html=index_html, readme=readme)
+    made = _write_run_record(config, pset, folder, set_dir, ordered, prepared, threads, package, started,
+                             time.perf_counter() - clock)
+    index_html, readme = write_index(summary, pset, order=manifest.names, run_record=made)
+    return replace(summary, index_html=index_html, readme=readme, status_readme=_update_status(config, pset))
+
+
+def _write_run_record(config: ReproduceConfig, pset: ParamsSet, folder: Path, set_dir: Path,
+                      results: tuple[NotebookResult, ...], prepared: Mapping[str, NotebookParams],
+                      threads: int | None, package: str, started: datetime, wall_s: float) -> dict[str, Any]:
+    """``<set>/run_record.json`` and each notebook's copy (its params and runtime added)."""
+    from datetime import timedelta
+
+    def status(r: NotebookResult) -> str:
+        return "unchanged" if r.reused else r.status
+
+    entries = [{"name": r.name, "status": status(r), "runtime_s": r.runtime_s, "reused": r.reused,
+                "output_dir": r.output_dir, "params": prepared[r.name].injected if r.name in prepared else None}
+               for r in results]
+    record = run_record(pset, started=started, ended=started + timedelta(seconds=wall_s),
+                        command=config.command or f"fgkd.reproduce.execute.reproduce({config!r})",
+                        repository=folder, jobs=config.jobs, threads=threads, fgkd_source=package,
+                        notebooks=[{k: e[k] for k in ("name", "status", "runtime_s")} for e in entries])
+    write_run_records(record, set_dir, entries)
+    return record
+
+
+def _update_status(config: ReproduceConfig, pset: ParamsSet) -> Path | None:
+    """The repository README's status block, for the shipped embedded set in the repository's
+    reports/ (a problem is reported, not raised: the reports themselves are written)."""
+    readme = status_readme(pset, config.reports)
+    if readme is None:
+        return None
+    try:
+        update_readme(readme, status_block(config.reports, pset.name, relative_to=readme.parent))
+    except (OSError, ValueError) as exc:
+        print(f"fgkd reproduce: README status block not updated: {exc}", file=sys.stderr)
+        return None
+    return readme
 
 
 def _write_preview(reports: Path, set_dir: Path, results: Iterable[NotebookResult]) -> tuple[Path | None, str]:

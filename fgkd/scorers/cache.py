@@ -10,6 +10,12 @@ Users' caches hold scores under these keys and names: the folder kind ``"aspects
 values ``"aspects"`` and ``"zeroshot"``, the file stem and the key record's fields must stay exactly
 as they are (moved verbatim from ``fgkd.teachers.aspects``; no module path or class name is part of
 a key). Change the stored layout or the meaning of the scores only together with ``CACHE_FORMAT``.
+
+Scores are computed with :data:`fgkd.determinism.SHARED_THREADS` CPU thread(s) and deterministic
+algorithms, whichever run asks first, so a cache holds the same bytes whatever the caller's threads
+or the environment's; the ``.json`` records what was in force (``determinism``). The mode is
+``warn_only`` here: the ``vlm`` scorer runs transformers' model code, whose ops fgkd does not
+choose, and an op without a deterministic kernel (on CUDA) should warn, not stop hours of scoring.
 """
 
 from __future__ import annotations
@@ -82,7 +88,8 @@ def cache_paths(
 
 
 def _cached(
-    compute: Callable[[], np.ndarray], paths: tuple[Path, Path, dict[str, Any]], shape: tuple[int, int]
+    compute: Callable[[], np.ndarray], paths: tuple[Path, Path, dict[str, Any]], shape: tuple[int, int],
+    scorer: Any = None,
 ) -> np.ndarray:
     npz, meta, record = paths
     if npz.exists() and meta.exists():
@@ -94,10 +101,13 @@ def _cached(
                 scores = data["scores"]
             if scores.shape == shape:
                 return scores
-    scores = compute()
+    from fgkd.determinism import SHARED_THREADS, deterministic, device_of  # torch: only when computing
+
+    with deterministic(SHARED_THREADS, device_of(scorer), warn_only=True) as determinism:
+        scores = compute()
     atomic_savez(npz, scores=scores)
     # Written after the arrays, so a provenance file always has its scores beside it.
-    atomic_write_json(meta, {"key": record, "shape": list(shape), "file": npz.name})
+    atomic_write_json(meta, {"key": record, "shape": list(shape), "file": npz.name, "determinism": determinism})
     return scores
 
 
@@ -121,7 +131,7 @@ def cached_scores(
     items = [question_record(q) for q in questions]
     paths = cache_paths(scorer, len(dataset), items, dataset_id=dataset_id, split=split, what="aspects")
     shape = (len(dataset), len(questions))
-    return _cached(lambda: as_scores(scorer.score(dataset, questions, **score_options), shape), paths, shape)
+    return _cached(lambda: as_scores(scorer.score(dataset, questions, **score_options), shape), paths, shape, scorer)
 
 
 def cached_zero_shot_scores(
@@ -151,4 +161,4 @@ def cached_zero_shot_scores(
             raise ValueError(f"zero-shot scores have shape {scores.shape}, expected {shape}")
         return scores
 
-    return _cached(compute, paths, shape)
+    return _cached(compute, paths, shape, scorer)

@@ -17,7 +17,10 @@ embedded-L     ViT-L/14       ViT, patch 4, width 112, 5 layers; text 64 x 2
 =============  =============  ===========================================================
 
 Trained once per configuration, cached under ``cache_dir("teachers")/<name>-<config hash>/``;
-training is checkpointed every epoch and resumes after an interruption.
+training is checkpointed every epoch and resumes after an interruption. It always runs on CPU with
+:data:`TRAIN_THREADS` thread(s) and deterministic algorithms (:mod:`fgkd.determinism`): the weights
+are the same bytes whether a notebook, ``fgkd reproduce --jobs N`` or a script trains the teacher,
+whatever the environment's thread settings (the provenance records what was in force).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from fgkd.determinism import SHARED_THREADS, deterministic
 from fgkd.io import atomic_torch_save, atomic_write_json, stable_hash
 from fgkd.paths import cache_dir
 from fgkd.teachers.clip import (
@@ -59,6 +63,9 @@ WORLD_DOMAINS = ("bird", "car", "aircraft")
 # (L no longer leads M: reported, not tuned). In the cold reproduce they train in L 476 s, M 345 s,
 # S 163 s, one thread each. scripts/calibrate_teachers.py prints the zero-shot table and the times.
 _DEFAULT_EPOCHS = {"embedded-S": 5, "embedded-M": 5, "embedded-L": 5}
+# CPU threads that train every embedded teacher: fixed (not an option), since the weights depend on
+# it and the cache key does not; one thread is also what `fgkd reproduce` gives each teacher job.
+TRAIN_THREADS = SHARED_THREADS
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,13 @@ def train_embedded_teacher(
 
 def _train(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: bool,
            max_epochs_this_call: int | None, pool: tuple[np.ndarray, list[str]] | None) -> Path:
+    # The caller's block (a run's threads, say) does not reach the teacher: it has its own.
+    with deterministic(TRAIN_THREADS, "cpu"):
+        return _train_deterministic(config, folder, final, progress, max_epochs_this_call, pool)
+
+
+def _train_deterministic(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: bool,
+                         max_epochs_this_call: int | None, pool: tuple[np.ndarray, list[str]] | None) -> Path:
     start = time.perf_counter()
     images, captions = pool if pool is not None else pretraining_pool(config)
     model, tokenizer, preprocess = build_model(config)
@@ -275,6 +289,7 @@ def _train(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: b
         max_epochs_this_call=max_epochs_this_call,
         progress=progress,
         desc=f"training {config.arch}",
+        threads=TRAIN_THREADS,
     )
     provenance = {
         "kind": "embedded",
@@ -287,6 +302,7 @@ def _train(config: EmbeddedTeacherConfig, folder: Path, final: Path, progress: b
         "loss_history": state["history"],
         "train_seconds": round(state["seconds"], 2),
         "data_seconds": round(data_seconds, 2),
+        "determinism": state["determinism"],
         "weights": {"arch": config.arch, "config_hash": config.key},
     }
     # open_clip's loader reads the weights from the "state_dict" key (factory.load_state_dict).

@@ -4,6 +4,10 @@ LEAD reads the frozen teacher on every training image every epoch; the teacher n
 fgkd computes ``(f_t, p_t, H, P)`` once per (dataset, split, teacher, text config) and every notebook
 reuses them. Files: ``cache_dir("teacher_outputs")/<key>.npz`` and ``<key>.json`` (provenance and
 the npz's sha256). A truncated or garbled npz fails the checksum (or the load) and is recomputed.
+
+The outputs are computed with :data:`fgkd.determinism.SHARED_THREADS` CPU thread(s) and
+deterministic algorithms whichever run asks first, so the cache holds the same bytes whatever the
+caller's threads or the environment's; the provenance records what was in force (``determinism``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from fgkd.determinism import SHARED_THREADS, deterministic, device_of
 from fgkd.io import atomic_savez, atomic_write_json, stable_hash
 from fgkd.paths import cache_dir
 from fgkd.teachers.clip import ClipTeacher, normalised_entropy
@@ -63,7 +68,9 @@ def compute_teacher_outputs(
     """:class:`TeacherOutputs` for every item of ``dataset`` (uncached).
 
     ``dataset[i]`` is ``(image, target)`` with ``image`` a PIL image (or a preprocessed tensor);
-    ``descriptions`` holds one description per class, in class-index order.
+    ``descriptions`` holds one description per class, in class-index order. Computed with
+    :data:`~fgkd.determinism.SHARED_THREADS` thread(s), deterministically; ``provenance`` holds
+    ``{"determinism": what was in force}``.
     """
     n = len(dataset)
     if n == 0:
@@ -74,10 +81,12 @@ def compute_teacher_outputs(
             f"teacher_outputs: the dataset has {len(classes)} classes but {len(descriptions)} descriptions "
             f"were given; pass one description per class, in class-index order"
         )
-    prototypes = teacher.prototypes(list(descriptions))  # C x d
-    emb = teacher.encode_images(dataset, batch_size=batch_size)  # N x d
-    p = teacher.probs(emb, prototypes, temperature)  # N x C
-    return TeacherOutputs(emb.cpu(), p.cpu(), normalised_entropy(p).cpu(), prototypes.cpu())
+    with deterministic(SHARED_THREADS, device_of(teacher)) as determinism:
+        prototypes = teacher.prototypes(list(descriptions))  # C x d
+        emb = teacher.encode_images(dataset, batch_size=batch_size)  # N x d
+        p = teacher.probs(emb, prototypes, temperature)  # N x C
+        entropy = normalised_entropy(p)
+    return TeacherOutputs(emb.cpu(), p.cpu(), entropy.cpu(), prototypes.cpu(), {"determinism": determinism})
 
 
 def teacher_outputs(
@@ -131,7 +140,7 @@ def teacher_outputs(
         if cached is not None:
             return cached
     out = compute_teacher_outputs(teacher, dataset, descriptions, temperature=temperature, batch_size=batch_size)
-    provenance = {**record, "teacher_provenance": teacher.provenance}
+    provenance = {**record, "teacher_provenance": teacher.provenance, **out.provenance}
     atomic_savez(
         npz,
         image_emb=out.image_emb.numpy(),

@@ -9,7 +9,9 @@ AdamW with linear warm-up and cosine decay per step; weight decay on matrices on
 rule: not on gains, biases, logit scale). Each epoch's shuffling and augmentation
 draw from a generator seeded by ``(seed, epoch)``, and the checkpoint (model, optimiser, epoch,
 history) is written atomically after every epoch, so an interrupted run resumed from its
-checkpoint ends with exactly the weights of an uninterrupted one.
+checkpoint ends with exactly the weights of an uninterrupted one. Training runs with a fixed number
+of CPU threads and deterministic algorithms (:func:`fgkd.determinism.deterministic`), so the weights
+do not depend on the environment's thread settings either.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from fgkd.determinism import deterministic
 from fgkd.io import atomic_torch_save
 
 
@@ -116,6 +119,7 @@ def train_clip(
     max_epochs_this_call: int | None = None,
     progress: bool = True,
     desc: str = "clip",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Train ``model`` contrastively on image-caption pairs, resuming from ``checkpoint`` if present.
 
@@ -129,9 +133,12 @@ def train_clip(
         max_epochs_this_call: stop after this many epochs in this call and raise
             :class:`TrainingInterrupted` (for tests and time-sliced runs); None: train to the end.
         progress: show a tqdm bar.
+        threads: CPU intra-op threads (:func:`fgkd.determinism.deterministic`); the weights depend
+            on it, so keep it fixed for a given config (the embedded teachers use one).
 
     Returns:
-        ``{"epochs": int, "history": [mean loss per epoch], "seconds": float}``.
+        ``{"epoch": int, "history": [mean loss per epoch], "seconds": float, "determinism": what
+        was in force}``.
     """
     n = images.shape[0]
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
@@ -140,7 +147,16 @@ def train_clip(
         raise ValueError(f"train_clip: {n} images but {tokens.shape[0]} captions")
     if n < 2:
         raise ValueError("train_clip: a contrastive loss needs at least 2 image-caption pairs")
-    checkpoint = Path(checkpoint)
+    with deterministic(threads, "cpu") as determinism:
+        state = _train_clip(model, images, tokens, config, Path(checkpoint), mean, std, max_epochs_this_call,
+                            progress, desc)
+    return {**state, "determinism": determinism}
+
+
+def _train_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, config: ClipTrainConfig,
+                checkpoint: Path, mean: tuple[float, ...], std: tuple[float, ...], max_epochs_this_call: int | None,
+                progress: bool, desc: str) -> dict[str, Any]:
+    n = images.shape[0]
     batch_size = min(config.batch_size, n)
     steps_per_epoch = n // batch_size  # the last incomplete batch is dropped: fewer negatives there
     total_steps = steps_per_epoch * config.epochs

@@ -8,7 +8,8 @@ Resuming gives the same weights as never stopping. The checkpoint holds the modu
 and key encoder are buffers/parameters of it), optimizer, scheduler, grad scaler, the finished
 epoch count and the RNG states of torch (CPU and CUDA), numpy and Python for every rank; the data
 order and the loader workers' seeds come from a generator seeded by ``(seed, epoch, rank)``, so an
-epoch's batches do not depend on how the process got there.
+epoch's batches do not depend on how the process got there. Training runs with the config's fixed
+CPU threads and deterministic algorithms (:mod:`fgkd.determinism`), so neither do its sums.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
+from fgkd.determinism import deterministic
 from fgkd.io import atomic_torch_save
 from fgkd.train import ddp
 
@@ -218,11 +220,19 @@ def train(method: Method, run_dir: str | Path, *,
 
     ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is written (tests raise from
     it to simulate a kill). Returns the per-epoch history of every epoch, resumed ones included.
+
+    Runs inside :func:`fgkd.determinism.deterministic` with the config's ``threads`` (1 for a
+    config without the field): the weights do not depend on the environment's thread settings.
     """
+    device = resolve_device(method.cfg.device)
+    with deterministic(getattr(method.cfg, "threads", 1), device):
+        return _train(method, Path(run_dir), device, on_epoch_end)
+
+
+def _train(method: Method, run_dir: Path, device: torch.device,
+           on_epoch_end: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
     cfg = method.cfg
-    run_dir = Path(run_dir)
     info = ddp.current()
-    device = resolve_device(cfg.device)
     seed_everything(cfg.seed)  # the same initial weights on every rank
     method.build(device, for_training=True)
     module = method.module.to(device)

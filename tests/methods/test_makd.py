@@ -8,6 +8,7 @@ from train_fakes import Blobs, fake_scores, make_method, makd_config
 
 import fgkd.methods.makd as makd
 from fgkd.data.transforms import classifier_train_transform
+from fgkd.determinism import deterministic
 from fgkd.models.classifier import AspectClassifier
 from fgkd.experiments.makd import class_mean
 from fgkd.methods.makd import MakdMethod, random_targets
@@ -37,7 +38,14 @@ def test_alpha_zero_is_plain_cross_entropy_training(tmp_path, llm_files, fake_sc
     train(method, tmp_path)
     assert method.module.num_aspects == 0 and fake_scorer == []  # no aspect logits, no scorer
 
-    # the reference: torch only, the engine's seeding protocol, F.cross_entropy
+    # the reference: torch only, the engine's seeding protocol, F.cross_entropy, the run's threads
+    with deterministic(cfg.threads, "cpu"):
+        reference = _plain_cross_entropy(cfg)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, method.module.state_dict()[key]), key
+
+
+def _plain_cross_entropy(cfg):
     seed_everything(cfg.seed)
     model = AspectClassifier("test_tiny", 4, 0)
     seed_everything(derive_seed(cfg.seed, "train", 0))
@@ -55,8 +63,7 @@ def test_alpha_zero_is_plain_cross_entropy_training(tmp_path, llm_files, fake_sc
             loss.backward()
             opt.step()
         sched.step()
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, method.module.state_dict()[key]), key
+    return model
 
 
 def test_random_targets_change_only_the_targets(llm_files, fake_scorer):
