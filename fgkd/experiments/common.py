@@ -17,6 +17,7 @@ import numpy as np
 from fgkd.config import Config
 
 Grid = Mapping[Hashable, Any]
+SHARED_THREADS_DEFAULT = 1  # fgkd.determinism.SHARED_THREADS, without importing torch here
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,18 +354,18 @@ def subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
 
 
 def tsne_2d(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, normalise: bool = True,
-            method: str = "auto", threads: int | None = None) -> np.ndarray:
+            method: str = "auto", threads: int = SHARED_THREADS_DEFAULT) -> np.ndarray:
     """scikit-learn's t-SNE ``[N, F] -> [N, 2]`` (PCA init, seeded), of L2-normalised rows when
     ``normalise`` (features compared by cosine), with the perplexity capped below N.
 
     ``method="auto"``: the exact gradient up to 1000 points (there several times faster on a CPU
     than Barnes-Hut, measured on 2 cores: 300 points in 12 s vs 62 s), Barnes-Hut beyond.
-    ``threads=1`` runs Barnes-Hut's sums in a fixed order (the same map on every machine).
+    It runs on ``threads`` threads (default 1): Barnes-Hut's and the gradient's sums then run in a
+    fixed order, so the map does not depend on the machine's load or thread settings.
     """
-    from contextlib import nullcontext
-
     from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+
+    from fgkd.determinism import SHARED_THREADS, deterministic
 
     x = np.asarray(features, dtype=np.float64) if normalise else np.asarray(features)
     if normalise:
@@ -372,7 +373,7 @@ def tsne_2d(features: np.ndarray, *, perplexity: float = 30.0, seed: int = 0, no
     perplexity = float(min(perplexity, max(2.0, (len(x) - 1) / 3)))  # TSNE needs perplexity < N
     if method == "auto":
         method = "exact" if len(x) <= 1000 else "barnes_hut"
-    with threadpool_limits(limits=threads) if threads else nullcontext():
+    with deterministic(threads or SHARED_THREADS):
         return TSNE(n_components=2, perplexity=perplexity, init="pca", method=method,
                     random_state=seed).fit_transform(x)
 

@@ -296,7 +296,10 @@ def zero_shot_logits(cfg: MakdConfig, dataset: Any, split: str, *, scorer: Any =
     prompts = [ZERO_SHOT_PROMPT.format(c) for c in classes]
     out = teacher_outputs(mllm_teacher, dataset, prompts, dataset_id=dataset_id(cfg), split=split,
                           text_config={"zero_shot_prompt": ZERO_SHOT_PROMPT})
-    logits = mllm_teacher.logit_scale * out.image_emb.float() @ out.prototypes.float().T  # [N, C]
+    from fgkd.determinism import SHARED_THREADS, deterministic
+
+    with deterministic(SHARED_THREADS):  # the same bytes whatever the caller's thread settings
+        logits = mllm_teacher.logit_scale * out.image_emb.float() @ out.prototypes.float().T  # [N, C]
     return logits.numpy().astype(np.float32)
 
 

@@ -29,7 +29,10 @@ def separation(features: np.ndarray, labels: np.ndarray) -> float:
     classes form tight, separated clusters (what Figure 4 shows by eye)."""
     from sklearn.metrics import silhouette_score
 
-    return float(silhouette_score(np.asarray(features, dtype=np.float64), np.asarray(labels), metric="cosine"))
+    from fgkd.determinism import SHARED_THREADS, deterministic
+
+    with deterministic(SHARED_THREADS):  # the pairwise-distance sums follow the thread count otherwise
+        return float(silhouette_score(np.asarray(features, dtype=np.float64), np.asarray(labels), metric="cosine"))
 
 
 
@@ -193,7 +196,9 @@ def entropy_examples(run: Any, *, split: str = "test", teacher: Any = None, batc
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
     prototypes = F.normalize(out.prototypes.float(), dim=1)  # [C', d]
     chunks = []
-    with torch.no_grad():
+    from fgkd.determinism import SHARED_THREADS, deterministic
+
+    with torch.no_grad(), deterministic(SHARED_THREADS):
         for x, _ in loader:
             q = F.normalize(model.encoder_q(x), dim=1)  # [n, d]: the projection LEAD distils into
             chunks.append((q @ prototypes.T / cfg.category_temperature).softmax(dim=1))  # [n, C']
