@@ -60,11 +60,73 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
+CHECKSUM_SUFFIX = ".sha256"
+
+
+class DamagedFileError(RuntimeError):
+    """A file fgkd wrote no longer reads back (truncated, bytes changed): the message names it and the fix."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, fix: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path} is damaged ({problem}); {fix}")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_path(path: str | os.PathLike) -> Path:
+    """``<file>.sha256`` beside ``path``: the SHA-256 the file had when fgkd wrote it."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` written atomically, with its SHA-256 beside it (checked by :func:`checked_torch_load`)."""
     import torch
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        digest = file_sha256(tmp)
+    atomic_write_text(checksum_path(path), digest + "\n")
+
+
+def checked_torch_load(path: str | os.PathLike, *, fix: str, **load_options: Any) -> Any:
+    """``torch.load(path)`` after checking the file against its stored SHA-256 (files written
+    before checksums existed are loaded as they are); a mismatch or a file torch cannot read is a
+    :class:`DamagedFileError` naming the file and ``fix``."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    stored = checksum_path(path)
+    if stored.exists():
+        expected = stored.read_text().strip()
+        if file_sha256(path) != expected:
+            raise DamagedFileError(path, "its SHA-256 differs from the one stored when it was written", fix)
+    try:
+        return torch.load(path, **load_options)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise DamagedFileError(path, f"torch cannot read it: {type(exc).__name__}: {str(exc)[:200]}", fix) from exc
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files :func:`atomic_path` left in ``folder`` when a process was
+    killed mid-write (call it only while holding the folder's lock). Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
 
 
 def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:

@@ -25,6 +25,8 @@ machine's load; ``metrics.json`` records what was in force under ``"determinism"
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -35,7 +37,8 @@ from filelock import FileLock
 from torch import nn
 
 from fgkd.determinism import deterministic
-from fgkd.io import atomic_savez, atomic_torch_save, atomic_write_json
+from fgkd.io import (DamagedFileError, atomic_savez, atomic_torch_save, atomic_write_json, checked_torch_load,
+                     checksum_path, remove_stale_temp_files)
 from fgkd.paths import cache_dir
 from fgkd.methods import RunConfig, method_class
 from fgkd.train import ddp
@@ -68,7 +71,11 @@ def run_dir(cfg: Config) -> Path:
 def _read_json(path: Path) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: the run has not finished; call fgkd.runs.get_or_train(cfg)")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedFileError(path, f"not valid JSON: {exc}", "fgkd.runs.get_or_train(cfg) computes it again "
+                               f"from the run's weights (or delete the run folder {path.parent} to retrain)") from exc
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,20 @@ class Run:
 
     @property
     def done(self) -> bool:
-        return (self.path / "metrics.json").exists()
+        """Finished: ``metrics.json`` exists and reads back as the metrics of a run."""
+        try:
+            return isinstance(self.metrics, dict) and "top1" in self.metrics
+        except (FileNotFoundError, DamagedFileError):
+            return False
+
+    @property
+    def evaluable(self) -> bool:
+        """Trained but not (or no longer) evaluated: the weights, meta and history are there and
+        intact, so the metrics can be computed again without training (nothing computed is lost)."""
+        try:
+            return (self.path / "model.pt").exists() and isinstance(self.meta, dict) and bool(self.history)
+        except (FileNotFoundError, DamagedFileError):
+            return False
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -101,7 +121,8 @@ class Run:
     def model(self, device: str | torch.device = "cpu") -> nn.Module:
         """The trained module in eval mode (MoCo/SimCLR/IBOT: ``.encode(x)`` gives features)."""
         module = method_class(self.cfg).model_from_meta(self.cfg, self.meta)
-        state = torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+        state = checked_torch_load(self.path / "model.pt", map_location="cpu", weights_only=True,
+                                   fix=f"delete the run folder {self.path} to train the run again")
         module.load_state_dict(state)
         return module.to(device).eval()
 
@@ -109,9 +130,9 @@ class Run:
         """The method's per-split arrays (``Method.extract``: features and labels for LEAD's family,
         class/aspect logits for MaKD), computed once and cached as ``features_<split>.npz``."""
         path = self.path / f"features_{split}.npz"
-        if path.exists():
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
+        cached = _read_arrays(path)
+        if cached is not None:
+            return cached
         device = resolve_device(self.cfg.device) if device is None else torch.device(device)
         with deterministic(self.cfg.threads, device):
             method = build_method(self.cfg, device, for_training=False)
@@ -123,9 +144,9 @@ class Run:
     def _arrays_with(self, method: Method) -> Callable[[str], dict[str, np.ndarray]]:
         def arrays(split: str) -> dict[str, np.ndarray]:
             path = self.path / f"features_{split}.npz"
-            if path.exists():
-                with np.load(path) as z:
-                    return {k: z[k] for k in z.files}
+            cached = _read_arrays(path)
+            if cached is not None:
+                return cached
             out = method.extract(split)
             atomic_savez(path, **out)
             return out
@@ -148,13 +169,47 @@ def get_or_train(cfg: Config, **method_options: Any) -> Run:
         with FileLock(str(run.path.parent / f"{run.path.name}.lock")):
             if run.done:
                 return run
+            if run.evaluable:  # trained, but killed while evaluating or its metrics.json is damaged
+                return _evaluate_and_store(cfg, run)
             return _train_and_store(cfg, run, info, method_options)
     return _train_and_store(cfg, run, info, method_options)
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when absent; a damaged file is removed (it is recomputed from the
+    run's intact weights)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"{path} is damaged ({type(exc).__name__}); computing it again from the run's weights")
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _evaluate_and_store(cfg: Config, run: Run) -> Run:
+    """Evaluate a trained run again from its weights (its metrics were lost or damaged)."""
+    device = resolve_device(cfg.device)
+    with deterministic(cfg.threads, device) as determinism:
+        method = build_method(cfg, device, for_training=False)
+        method.build(device, for_training=False)
+        method.meta = run.meta
+        method.module = run.model(device)
+        metrics = method.evaluate(run._arrays_with(method))
+        history = run.history
+        seconds = [h["seconds"] for h in history]
+        metrics.update(epochs=len(history), train_seconds=float(sum(seconds)), seconds_per_epoch=float(np.mean(seconds)),
+                       final_loss=history[-1]["loss"], world_size=1, re_evaluated=True, determinism=determinism)
+        atomic_write_json(run.path / "metrics.json", metrics)
+    return run
 
 
 def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str, Any]) -> Run:
     if info.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(run.path)  # half-written files of a killed process (we hold the lock)
         atomic_write_json(run.path / "config.json", cfg.record())
     ddp.barrier()
     device = resolve_device(cfg.device)
@@ -181,5 +236,6 @@ def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str,
             )
             atomic_write_json(run.path / "metrics.json", metrics)  # last: marks the run finished
             (run.path / CHECKPOINT).unlink(missing_ok=True)  # model.pt holds the weights now
+            checksum_path(run.path / CHECKPOINT).unlink(missing_ok=True)
     ddp.barrier()
     return run

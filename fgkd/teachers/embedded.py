@@ -362,8 +362,12 @@ def load_embedded_teacher(
     """
     config = embedded_config(name, **overrides)
     weights = train_embedded_teacher(config, progress=progress)
+    from fgkd.io import checked_torch_load
+
+    # Checked before open_clip reads the file: flipped bytes must not load as a teacher.
+    saved = checked_torch_load(weights, map_location="cpu", weights_only=True,
+                               fix=f"delete the teacher folder {Path(weights).parent} to train it again")
     model, tokenizer, preprocess = build_model(config, pretrained=weights)
-    saved = torch.load(weights, map_location="cpu", weights_only=True)
     return ClipTeacher(
         model, tokenizer, preprocess, name=name, provenance=saved["provenance"], device=device,
         batch_size=encode_batch_size, temperature=temperature,

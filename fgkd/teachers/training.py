@@ -173,7 +173,10 @@ def _train_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
     loss_fn = open_clip.ClipLoss()
     state = {"epoch": 0, "history": [], "seconds": 0.0}
     if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        from fgkd.io import checked_torch_load
+
+        saved = checked_torch_load(checkpoint, map_location="cpu", weights_only=True,
+                                   fix=f"delete it ({checkpoint}) to train the teacher from its first epoch")
         if saved.get("config") != asdict(config):
             raise ValueError(
                 f"checkpoint {checkpoint} was written for another training config ({saved.get('config')}); "

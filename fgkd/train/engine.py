@@ -258,8 +258,19 @@ def _train(method: Method, run_dir: Path, device: torch.device,
     ckpt_path = run_dir / CHECKPOINT
     start_epoch = 0
     if ckpt_path.exists():
-        start_epoch = _load_checkpoint(ckpt_path, method, optimizer, scheduler, scaler, result, info)
-        result.resumed_from_epoch = start_epoch
+        from fgkd.io import DamagedFileError, checksum_path
+
+        try:
+            start_epoch = _load_checkpoint(ckpt_path, method, optimizer, scheduler, scaler, result, info)
+            result.resumed_from_epoch = start_epoch
+        except DamagedFileError as exc:  # a damaged checkpoint must never be resumed from
+            import warnings
+
+            warnings.warn(str(exc))
+            if info.is_main:
+                ckpt_path.unlink(missing_ok=True)
+                checksum_path(ckpt_path).unlink(missing_ok=True)
+            ddp.barrier()
 
     for epoch in range(start_epoch, cfg.epochs):
         record = _run_epoch(method, epoch, optimizer, scaler, amp_on, amp_dtype, channels_last, info)
@@ -345,7 +356,10 @@ def _save_checkpoint(path: Path, method: Method, optimizer, scheduler, scaler, e
 def _load_checkpoint(path: Path, method: Method, optimizer, scheduler, scaler, result: TrainResult,
                      info: ddp.DistInfo) -> int:
     # weights_only=False: the file holds numpy/Python RNG states, and fgkd wrote it itself.
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    from fgkd.io import checked_torch_load
+
+    state = checked_torch_load(path, map_location="cpu", weights_only=False,
+                               fix="it is removed and the run trains again from its first epoch")
     if state["config_hash"] != method.cfg.config_hash():
         raise ValueError(f"{path} belongs to config {state['config_hash']}, not {method.cfg.config_hash()}; "
                          "delete it or use the run folder of that config")
