@@ -48,3 +48,13 @@ def test_dry_run_refuses_a_pasted_key_without_echoing_it(tmp_path, capsys):
     out = capsys.readouterr()
     assert code != 0
     assert "alt_llm_key_env" in out.out + out.err and KEY not in out.out + out.err
+
+
+def test_run_configs_refuse_a_key_in_llm_options():
+    from fgkd.methods import LeadConfig, MakdConfig
+
+    for cls in (LeadConfig, MakdConfig):
+        with pytest.raises(ConfigError) as err:
+            cls(llm_options={"api_key_env": KEY})
+        assert KEY not in str(err.value) and "api_key_env" in str(err.value)
+        assert cls(llm_options={"api_key_env": "DEEPSEEK_API_KEY"}).llm_options["api_key_env"] == "DEEPSEEK_API_KEY"

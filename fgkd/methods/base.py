@@ -88,6 +88,17 @@ def validate_common(c: Any) -> None:
                           "train_fraction field (MakdConfig) so the test split stays whole")
 
 
+def validate_llm_options(c: Any) -> None:
+    """An LLM backend's ``api_key_env`` must name a variable, never hold the key (which would then be
+    written into the run's config.json and the reports); the message does not echo it."""
+    from fgkd.config import ConfigError
+    from fgkd.secrets import env_name_problem
+
+    problem = env_name_problem(c.llm_options.get("api_key_env"), f"{type(c).__name__}.llm_options['api_key_env']")
+    if problem:
+        raise ConfigError(problem.replace(". Fix: ", "; "))
+
+
 def validate_backbone(c: Any) -> None:
     check(bool(c.backbone.strip()), type(c).__name__, "backbone", c.backbone, "give a backbone name, e.g. 'resnet18'")
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fgkd.config import ConfigError, check
-from fgkd.methods.base import RunConfig
+from fgkd.methods.base import RunConfig, validate_llm_options
 from fgkd.methods.moco import MocoConfig, MocoMethod
 from fgkd.train.engine import derive_seed
 
@@ -66,6 +66,7 @@ class LeadConfig(MocoConfig):
         check(bool(self.teacher.strip()), n, "teacher", self.teacher, "give a teacher name, e.g. 'ViT-B-16'")
         check("device" not in self.teacher_options, n, "teacher_options", self.teacher_options,
               "must not set 'device': the teacher runs on the run's device")
+        validate_llm_options(self)
         check(self.teacher_mode in TEACHER_MODES, n, "teacher_mode", self.teacher_mode, f"choose one of {TEACHER_MODES}")
         check(1 <= self.max_words <= 70, n, "max_words", self.max_words,
               "must be in [1, 70] (CLIP's text encoder reads 77 tokens; LEAD caps at 70 words)")

@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fgkd.config import ConfigError, check
-from fgkd.methods.base import RunConfig, validate_backbone, validate_common
+from fgkd.methods.base import RunConfig, validate_backbone, validate_common, validate_llm_options
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
 
 ASPECT_LOSSES = ("bce", "kl")
@@ -132,6 +132,7 @@ class MakdConfig(RunConfig):
         n = type(self).__name__
         validate_common(self)
         validate_backbone(self)
+        validate_llm_options(self)
         check(0 < self.train_fraction <= 1, n, "train_fraction", self.train_fraction, "must be in (0, 1]")
         check(self.n_generate >= 1, n, "n_generate", self.n_generate, "must be >= 1")
         check(1 <= self.n_select <= self.n_generate, n, "n_select", self.n_select,

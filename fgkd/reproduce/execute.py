@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import time
@@ -64,6 +65,7 @@ from fgkd.reproduce.manifest import Manifest, discover_notebooks, experiment_mod
 from fgkd.reproduce.params import NotebookParams, prepare_params
 from fgkd.reproduce.record import run_record, status_block, status_readme, update_readme, write_run_records
 from fgkd.reproduce.sets import DEFAULT_SET, ParamsSet, notebooks_root, resolve_params_set
+from fgkd.secrets import looks_like_key, mask
 
 PREVIEW_NOTEBOOK = "world_preview"
 ARTEFACT_SUFFIXES = (".csv", ".md", ".png")
@@ -124,6 +126,42 @@ def _kernel_environment(threads: int | None) -> Iterator[None]:
                 os.environ[key] = value
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failing_line(traceback: Any) -> str:
+    """The cell line an IPython traceback marks with ``---->`` (the line that raised), or ``""``."""
+    lines = traceback if isinstance(traceback, (list, tuple)) else str(traceback or "").splitlines()
+    marked = []
+    for block in lines:
+        for line in _ANSI.sub("", str(block)).splitlines():
+            m = re.match(r"^\s*-+>\s*\d+\s(.*)$", line)
+            if m:
+                marked.append(m.group(1).strip())
+    return marked[0] if marked else ""
+
+
+def _mask_outputs(executed: Path) -> None:
+    """Key-shaped text in the executed notebook's outputs (a traceback quoting a pasted key) is masked
+    before the notebook and its HTML land in the reports."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for field in ("text", "evalue"):
+                if field in output and looks_like_key(str(output[field])):
+                    output[field], changed = mask(str(output[field])), True
+            if "traceback" in output and any(looks_like_key(t) for t in output["traceback"]):
+                output["traceback"], changed = [mask(t) for t in output["traceback"]], True
+            for mime, value in output.get("data", {}).items():
+                if isinstance(value, str) and looks_like_key(value):
+                    output["data"][mime], changed = mask(value), True
+    if changed:
+        atomic_write_text(executed, nbformat.writes(nb))
+
+
 def _export_html(executed: Path) -> Path:
     from nbconvert import HTMLExporter
 
@@ -170,10 +208,14 @@ def execute_notebook(
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
         failing_cell = exc.cell_index
-        failing_source = next((line for line in str(exc.source).splitlines() if line.strip()), "")
+        failing_source = failing_line(exc.traceback) or next(
+            (line for line in str(exc.source).splitlines() if line.strip()), "")
     except Exception as exc:  # a dead kernel or a notebook papermill cannot read: still one row, not a crash
         error = f"{type(exc).__name__}: {exc}"
     runtime = time.perf_counter() - start
+    error, failing_source = mask(error), mask(failing_source)
+    if executed.is_file():
+        _mask_outputs(executed)
 
     html_path = None
     if executed.is_file():

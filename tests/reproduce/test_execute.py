@@ -355,3 +355,33 @@ def test_reproduce_collects_verdicts_writes_run_records_and_the_readme_status(tm
     assert ("claims", "unchanged") in [(n["name"], n["status"]) for n in again["notebooks"]]
     assert json.loads((set_dir / "claims" / "run_record.json").read_text()) == own  # the run that made it
     assert "1 contradicted" in readme.read_text()
+
+
+def test_the_failing_line_is_read_from_the_traceback():
+    from fgkd.reproduce.execute import failing_line
+
+    traceback = ["\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
+                 "Cell \x1b[0;32mIn[3], line 4\x1b[0m\n\x1b[1;32m      2\x1b[0m x = 1\n"
+                 "\x1b[0;32m----> 4\x1b[0m \x1b[43mtable\x1b[49m \x1b[38;5;241m=\x1b[39m lead\x1b[38;5;241m.\x1b[39mrun_table(grid)\n",
+                 "\x1b[0;31mKeyError\x1b[0m: 'x'"]
+    assert failing_line(traceback) == "table = lead.run_table(grid)"
+    assert failing_line([]) == ""
+
+
+def test_keys_in_executed_outputs_are_masked(tmp_path):
+    import nbformat
+
+    from fgkd.reproduce.execute import _mask_outputs
+
+    key = "sk-" + "Q" * 40
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("call()")
+    cell.outputs = [nbformat.v4.new_output("error", ename="AuthenticationError", evalue=f"bad key {key}",
+                                           traceback=[f"AuthenticationError: bad key {key}"]),
+                    nbformat.v4.new_output("stream", name="stderr", text=f"using {key}\n")]
+    nb.cells.append(cell)
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nb, str(path))
+    _mask_outputs(path)
+    text = path.read_text()
+    assert key not in text and "<masked key>" in text
