@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MIN_FREE_BYTES = 1 << 30  # below 1 GiB free in the cache, even a smoke reproduce may run out
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from fgkd.paths import ENV_CACHE, StorageError, check_cache_writable, free_bytes, human_bytes
     from fgkd.reproduce.execute import ReproduceConfig, reproduce
     from fgkd.reproduce.manifest import discover_notebooks
     from fgkd.reproduce.params import prepare_params
@@ -30,18 +32,24 @@ def _reproduce(args: argparse.Namespace) -> int:
         config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
                                  reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress,
                                  force=args.force, command=getattr(args, "command_line", ""))
+        root = check_cache_writable()  # before anything trains: a read-only cache fails here, named
+        free = free_bytes(root)
+        if free < MIN_FREE_BYTES:
+            raise StorageError(f"no space left in {root} ({human_bytes(free)} free, at least "
+                               f"{human_bytes(MIN_FREE_BYTES)} needed to start; a cold embedded reproduce writes "
+                               f"about 11 GB); free some space or set {ENV_CACHE} to a folder on a larger disk")
         if args.dry_run:
             pset = resolve_params_set(config.params)
             notebooks = discover_notebooks(config.notebooks, config.only)
             prepared = prepare_params(pset, notebooks)
             print(f"params set '{pset.name}' ({pset.folder}) is valid for {len(notebooks)} notebook(s); "
-                  f"reports would go to {config.reports / pset.name}:")
+                  f"reports would go to {config.reports / pset.name}; cache {root} ({human_bytes(free)} free):")
             for nb in notebooks:
                 recipe = prepared[nb.stem].recipe_file
                 print(f"  {nb.stem}" + (f"  (shared recipe {recipe})" if recipe else ""))
             return EXIT_OK
         summary = reproduce(config)
-    except (ParamsError, ValueError) as error:
+    except (ParamsError, ValueError, StorageError) as error:
         print(f"fgkd reproduce: {error}", file=sys.stderr)
         return EXIT_USAGE
 

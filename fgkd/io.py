@@ -43,9 +43,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as a RuntimeError
+            from fgkd.paths import storage_error
+
+            written = tmp_path.stat().st_size if tmp_path.exists() else None
+            translated = storage_error(exc, path, needed=written)
+            if translated is None:
+                raise
+            raise translated from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
