@@ -61,7 +61,8 @@ from typing import Any, Iterable, Iterator, Mapping
 from fgkd.io import atomic_path, atomic_write_text
 from fgkd.report import read_headline, read_verdicts
 from fgkd.reproduce.index import PREVIEW_FIGURE, NotebookResult, ReproduceSummary, earlier_results, write_index
-from fgkd.reproduce.manifest import Manifest, discover_notebooks, experiment_module, load_manifest, notebook_title
+from fgkd.reproduce.manifest import Manifest, discover_notebooks, load_manifest, notebook_title
+from fgkd.reproduce.teachers import TeacherWatcher, train_teacher, teacher_jobs
 from fgkd.reproduce.params import NotebookParams, prepare_params
 from fgkd.reproduce.record import run_record, status_block, status_readme, update_readme, write_run_records
 from fgkd.reproduce.sets import DEFAULT_SET, ParamsSet, notebooks_root, resolve_params_set
@@ -204,6 +205,9 @@ def execute_notebook(
             papermill.execute_notebook(
                 str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                 cwd=str(Path.cwd()), progress_bar=False, log_output=False,
+                # The kernel's own log ("running over TCP without encryption" at start, "KeyboardInterrupt
+                # caught" at shutdown) is noise on a local machine; a kernel that dies still fails the run.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
@@ -302,41 +306,6 @@ def _reusable(previous: NotebookResult | None, fingerprint: str, set_dir: Path) 
     return all(name and (set_dir / name).is_file() for name in files)
 
 
-# --- teachers first ------------------------------------------------------------------------------
-
-
-def teacher_jobs(notebooks: Iterable[NotebookParams]) -> list[tuple[str, dict[str, Any]]]:
-    """The distinct embedded teachers the notebooks will train on first use (not trained yet), as
-    ``(name, options)``, the most expensive first: each notebook's paper's
-    ``embedded_teachers(params)`` on its :attr:`NotebookParams.effective` values (defaults, the
-    set's recipe, its own file)."""
-    notebooks = [nb for nb in notebooks if nb.paper is not None]
-    if not notebooks:
-        return []
-    from fgkd.teachers.embedded import embedded_config, teacher_folder, training_cost
-
-    found: dict[str, tuple[float, str, dict[str, Any]]] = {}
-    for nb in notebooks:
-        for name, options in experiment_module(nb.paper).embedded_teachers(nb.effective):
-            config = embedded_config(name, **options)
-            if not (teacher_folder(config) / "teacher.pt").is_file():  # trained ones cost nothing
-                found.setdefault(config.key, (training_cost(config), name, options))
-    return [(name, options) for _, name, options in sorted(found.values(), key=lambda t: -t[0])]
-
-
-def _train_teacher(job: tuple[str, dict[str, Any], int | None]) -> tuple[str, float, str]:
-    """Train (or find cached) one embedded teacher: ``(name, seconds, error or "")``."""
-    name, options, _threads = job  # training fixes its own threads (embedded.TRAIN_THREADS), whatever the job's
-    start = time.perf_counter()
-    try:
-        from fgkd.teachers.embedded import embedded_config, train_embedded_teacher
-
-        train_embedded_teacher(embedded_config(name, **options), progress=False)
-    except Exception as exc:  # the notebooks that need it will fail with their own message
-        return name, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
-    return name, time.perf_counter() - start, ""
-
-
 # --- the whole run ------------------------------------------------------------------------------
 
 
@@ -397,11 +366,12 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
             where = "" if result.failing_cell is None else f" in cell {result.failing_cell} ({result.failing_source!r})"
             bar.write(f"FAILED {result.name}{where}: {result.error}")
 
+    watcher = TeacherWatcher(teachers, bar)
     try:
         if config.jobs == 1 or len(jobs) + len(teachers) <= 1:
             for teacher in teachers:
                 bar.set_postfix_str(f"teacher {teacher[0]}")
-                record(_train_teacher(teacher))
+                record(train_teacher(teacher))
             for job in jobs:
                 bar.set_postfix_str(f"running {Path(job[0]).stem}")
                 record(_execute_job(job))
@@ -410,7 +380,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
             # take jobs in submission order: the teachers first, then the notebooks longest first.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(config.jobs, len(jobs) + len(teachers)), mp_context=context) as pool:
-                futures = {pool.submit(_train_teacher, t): (t, None) for t in teachers}
+                futures = {pool.submit(train_teacher, t): (t, None) for t in teachers}
                 futures.update({pool.submit(_execute_job, job): (None, job) for job in jobs})
                 for future in as_completed(futures):
                     teacher, job = futures[future]
@@ -419,6 +389,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
                     except Exception as exc:  # the worker died (killed, out of memory): still one row
                         record((teacher[0], 0.0, f"worker process died: {exc}") if teacher else _crashed(job, exc))
     finally:
+        watcher.stop()
         bar.close()
 
     ordered = tuple(results[nb.stem] for nb in notebooks)

@@ -25,6 +25,7 @@ whatever the environment's thread settings (the provenance records what was in f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -193,13 +194,46 @@ def teacher_folder(config: EmbeddedTeacherConfig) -> Path:
     return cache_dir("teachers") / f"{config.arch}-{config.key}"
 
 
+def training_progress(config: EmbeddedTeacherConfig) -> tuple[int, int] | None:
+    """``(epochs done, epochs)`` of a teacher being trained (from its progress file), or None
+    before its first epoch ends."""
+    import json
+
+    from fgkd.teachers.training import progress_path
+
+    path = progress_path(teacher_folder(config) / "checkpoint.pt")
+    try:
+        record = json.loads(path.read_text())
+        return int(record["epoch"]), int(record["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@contextlib.contextmanager
+def _quiet_random_init():
+    """open_clip warns "No pretrained weights loaded ... initialized randomly" for every model built
+    without weights; for an embedded teacher that is the plan (fgkd trains it, and says so), so
+    that one record is dropped while the model is built."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
 def build_model(config: EmbeddedTeacherConfig, pretrained: str | Path | None = None) -> tuple[torch.nn.Module, Any, Any]:
     """``(model, tokenizer, preprocess)`` through open_clip; random init from ``train.seed`` if no weights."""
     import open_clip
 
     register_embedded_configs()
     # open_clip initialises from the global generator: seed it, and give the caller's state back.
-    with torch.random.fork_rng(devices=[]), hub_offline():
+    with torch.random.fork_rng(devices=[]), hub_offline(), _quiet_random_init():
         torch.manual_seed(config.train.seed)
         model, _, preprocess = open_clip.create_model_and_transforms(
             config.arch, pretrained=None if pretrained is None else str(pretrained), force_image_size=config.image_size

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from fgkd.determinism import deterministic
-from fgkd.io import atomic_torch_save
+from fgkd.io import atomic_torch_save, atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,12 @@ class ClipTrainConfig:
             raise ValueError(f"ClipTrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
         if not isinstance(self.flip, bool):
             raise ValueError(f"ClipTrainConfig.flip must be a bool, got {self.flip!r}")
+
+
+def progress_path(checkpoint: str | Path) -> Path:
+    """``<checkpoint>.progress.json``: the epochs done so far, written after every epoch."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".progress.json")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -224,6 +230,9 @@ def _train_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
                 {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": asdict(config), **state},
                 checkpoint,
             )
+            # A tiny file others can poll cheaply (fgkd reproduce shows each teacher's epoch from it).
+            atomic_write_json(progress_path(checkpoint), {"epoch": state["epoch"], "epochs": config.epochs,
+                                                          "seconds": state["seconds"]})
             done_this_call += 1
     finally:
         bar.close()

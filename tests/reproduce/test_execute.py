@@ -385,3 +385,27 @@ def test_keys_in_executed_outputs_are_masked(tmp_path):
     _mask_outputs(path)
     text = path.read_text()
     assert key not in text and "<masked key>" in text
+
+
+def test_teacher_training_shows_its_epochs_in_the_progress_bar():
+    import json
+
+    from fgkd.reproduce.teachers import TeacherWatcher
+    from fgkd.teachers.embedded import embedded_config, teacher_folder
+    from fgkd.teachers.training import progress_path
+
+    class Bar:
+        def set_postfix_str(self, text):
+            self.text = text
+
+    watcher = TeacherWatcher([("embedded-S", {}, None), ("embedded-M", {}, None)], Bar(), every=3600)
+    try:
+        assert watcher.status() == "training teachers: embedded-S starting, embedded-M starting"
+        folder = teacher_folder(embedded_config("embedded-S"))
+        folder.mkdir(parents=True)
+        progress_path(folder / "checkpoint.pt").write_text(json.dumps({"epoch": 2, "epochs": 5, "seconds": 9.0}))
+        assert watcher.status().startswith("training teachers: embedded-S epoch 2/5")
+        (folder / "teacher.pt").write_bytes(b"")  # trained: no longer shown
+        assert watcher.status() == "training teachers: embedded-M starting"
+    finally:
+        watcher.stop()
