@@ -53,9 +53,10 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"fgkd reproduce: {error}", file=sys.stderr)
         return EXIT_USAGE
 
-    for result in summary.failed:
-        where = f" cell {result.failing_cell} ({result.failing_source!r})" if result.failing_cell is not None else ""
-        print(f"FAILED {result.name}{where}: {result.error}", file=sys.stderr)
+    if summary.failed:  # each was printed as it failed (FAILED <name> ...); here only the count, once
+        names = ", ".join(r.name for r in summary.failed)
+        print(f"fgkd reproduce: {len(summary.failed)} notebook(s) failed: {names} (see each FAILED line above "
+              f"and the index)", file=sys.stderr)
     if summary.preview_error:
         print(f"fgkd reproduce: world preview not written: {summary.preview_error}", file=sys.stderr)
     n_ok = len(summary.results) - len(summary.failed)

@@ -364,7 +364,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
         bar.set_postfix_str(f"{result.name}: {result.status}")
         if not result.ok:
             where = "" if result.failing_cell is None else f" in cell {result.failing_cell} ({result.failing_source!r})"
-            bar.write(f"FAILED {result.name}{where}: {result.error}")
+            bar.write(f"FAILED {result.name}{where}: {result.error}", file=sys.stderr)
 
     watcher = TeacherWatcher(teachers, bar)
     try:

@@ -409,3 +409,17 @@ def test_teacher_training_shows_its_epochs_in_the_progress_bar():
         assert watcher.status() == "training teachers: embedded-M starting"
     finally:
         watcher.stop()
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_failure_is_printed_once(tmp_path, capsys):
+    notebooks, pdir = _fake_set(tmp_path, {"good": "num_classes: 3\n", "bad": ""})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "world_preview.png").write_bytes(PNG)
+    assert main(["reproduce", "--params", str(pdir), "--notebooks", str(notebooks), "--reports", str(reports),
+                 "--jobs", "1", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count("FAILED bad") == 1
+    assert "1 notebook(s) failed: bad" in captured.err
