@@ -91,6 +91,52 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cache(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from fgkd import cache
+    from fgkd.paths import human_bytes
+
+    if args.action == "list":
+        print(cache.format_inventory(cache.inventory()))
+        return EXIT_OK
+    if args.action == "verify":
+        problems = cache.verify()
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) found" if problems else "every checksum and run record reads back")
+        return EXIT_FAILED if problems else EXIT_OK
+    # clean
+    if not (args.temp or args.runs):
+        print("fgkd cache clean: say what to remove: --temp and/or --runs (with --method / --older-than)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.temp:
+        temps = cache.stale_temp_files()
+        for tmp in temps:
+            if not args.dry_run:
+                tmp.unlink(missing_ok=True)
+        size = sum(t.stat().st_size for t in temps if t.exists()) if args.dry_run else 0
+        print(f"{'would remove' if args.dry_run else 'removed'} {len(temps)} temporary file(s) of killed writes"
+              + (f" ({human_bytes(size)})" if args.dry_run else ""))
+    if args.runs:
+        try:
+            older = dt.date.fromisoformat(args.older_than) if args.older_than else None
+        except ValueError:
+            print(f"fgkd cache clean: --older-than takes a date like 2026-11-30, got {args.older_than!r}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        chosen = cache.select_runs(cache.inventory(), method=args.method, older_than=older)
+        size = sum(e.size for e in chosen)
+        if args.dry_run:
+            print(f"would remove {len(chosen)} run(s), {human_bytes(size)}")
+        else:
+            removed, skipped = cache.remove(chosen)
+            print(f"removed {len(removed)} run(s), {human_bytes(sum(e.size for e in removed))}"
+                  + (f"; {len(skipped)} skipped (being trained)" if skipped else ""))
+    return EXIT_OK
+
+
 def _preview(args: argparse.Namespace) -> int:
     from fgkd.data.preview import render_preview
 
@@ -136,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--dry-run", action="store_true", help="validate the params and list the notebooks; run nothing")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_reproduce)
+
+    ca = sub.add_parser("cache", help="look after the cache: list what is there, verify checksums, clean",
+                        description="List the cache (worlds, teachers, runs, teacher outputs, aspect scores, LLM "
+                                    "replies) with sizes and dates, verify every stored checksum, or remove "
+                                    "temporary files of killed writes and runs by method or age.")
+    ca.add_argument("action", choices=("list", "verify", "clean"))
+    ca.add_argument("--temp", action="store_true", help="clean: temporary files of killed writes (older than 1 h)")
+    ca.add_argument("--runs", action="store_true", help="clean: runs (all, or of --method / --older-than)")
+    ca.add_argument("--method", choices=("moco", "lead", "simclr", "ibot", "makd"), help="clean --runs: this method's")
+    ca.add_argument("--older-than", metavar="YYYY-MM-DD", help="clean --runs: last written before this date")
+    ca.add_argument("--dry-run", action="store_true", help="clean: say what would go, remove nothing")
+    ca.set_defaults(handler=_cache)
 
     st = sub.add_parser("status", help="the status block (verdict counts, one row per claim) of a set's reports",
                         description="Write the status text of reports/<set>/verdicts.json and run_record.json: "
