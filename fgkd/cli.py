@@ -31,7 +31,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
                                  reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress,
-                                 force=args.force, command=getattr(args, "command_line", ""))
+                                 force=args.force, command=getattr(args, "command_line", ""),
+                                 overrides=tuple(args.param or ()))
         root = check_cache_writable()  # before anything trains: a read-only cache fails here, named
         free = free_bytes(root)
         if free < MIN_FREE_BYTES:
@@ -41,7 +42,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         if args.dry_run:
             pset = resolve_params_set(config.params)
             notebooks = discover_notebooks(config.notebooks, config.only)
-            prepared = prepare_params(pset, notebooks)
+            prepared = prepare_params(pset, notebooks, overrides=dict(config.overrides))
             print(f"params set '{pset.name}' ({pset.folder}) is valid for {len(notebooks)} notebook(s); "
                   f"reports would go to {config.reports / pset.name}; cache {root} ({human_bytes(free)} free):")
             for nb in notebooks:
@@ -149,6 +150,18 @@ def _preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _key_value(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not YAML ({exc})") from None
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -156,10 +169,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fgkd")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fgkd", description="Reproducibility kit for LEAD and MaKD: run the notebooks that rebuild each "
                                  "table and figure of the two papers.")
+    parser.add_argument("--version", action="version", version=f"fgkd {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     rep = sub.add_parser("reproduce", help="run every notebook with a params set into reports/<set>/",
@@ -179,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true",
                      help="execute every notebook, also those whose notebook, params and fgkd source are unchanged "
                           "since their last successful run (by default their results are kept)")
+    rep.add_argument("-p", "--param", type=_key_value, action="append", metavar="KEY=VALUE",
+                     help="override a notebook parameter or a shared recipe key for this run, e.g. -p epochs=10 "
+                          "(YAML value; validated like the params files; repeatable)")
     rep.add_argument("--dry-run", action="store_true", help="validate the params and list the notebooks; run nothing")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_reproduce)

@@ -144,3 +144,33 @@ def test_status_without_verdicts_names_the_file_and_the_command(tmp_path, capsys
     assert "<!-- status:begin -->" in capsys.readouterr().err and readme.read_text() == "no markers here\n"
     assert main(["status", "--params", "smoek", "--reports", str(tmp_path)]) == 2
     assert "Unknown params set 'smoek'" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fgkd {importlib.metadata.version('fgkd')}"
+
+
+def test_overrides_apply_where_the_key_exists_and_are_validated(capsys):
+    from fgkd.reproduce.params import prepare_params
+    from fgkd.reproduce.manifest import discover_notebooks
+    from fgkd.reproduce.sets import ParamsError
+
+    notebooks = discover_notebooks(None, ("lead_word_removal", "makd_main"))
+    prepared = prepare_params("smoke", notebooks, overrides={"epochs": 2, "removal_pcts": "0,80"})
+    lead, makd = prepared["lead_word_removal"], prepared["makd_main"]
+    assert lead.injected["epochs"] == 2 and lead.injected["removal_pcts"] == "0,80" and lead.effective["epochs"] == 2
+    assert makd.injected["epochs"] == 2 and "removal_pcts" not in makd.injected  # not a MaKD parameter
+    with pytest.raises(ParamsError, match=r"'epoch'.*did you mean 'epochs'"):
+        prepare_params("smoke", notebooks, overrides={"epoch": 2})
+    with pytest.raises(ParamsError, match="epochs"):
+        prepare_params("smoke", notebooks, overrides={"epochs": -1})
+    assert main(["reproduce", "--params", "smoke", "--only", "lead_word_removal", "-p", "epochs=2", "--dry-run",
+                 "--no-progress"]) == 0
+    with pytest.raises(SystemExit) as bad:  # argparse: not KEY=VALUE
+        main(["reproduce", "--params", "smoke", "--only", "lead_word_removal", "-p", "epochs", "--dry-run"])
+    assert bad.value.code == 2 and "expected KEY=VALUE" in capsys.readouterr().err

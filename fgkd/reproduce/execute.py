@@ -88,6 +88,7 @@ class ReproduceConfig:
     progress: bool = True  # show a tqdm bar over notebooks
     force: bool = False  # execute notebooks whose inputs are unchanged since their last successful run
     command: str = ""  # the fgkd command line, for the run record (empty: this config's repr)
+    overrides: tuple[tuple[str, Any], ...] = ()  # `-p key=value`: notebook params or recipe keys for this run
 
     def __post_init__(self) -> None:
         if not isinstance(self.jobs, int) or self.jobs < 1:
@@ -324,7 +325,7 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     folder = config.notebooks if config.notebooks is not None else notebooks_root()
     notebooks = discover_notebooks(folder, config.only)
     manifest: Manifest = load_manifest(folder)
-    prepared = prepare_params(pset, notebooks)
+    prepared = prepare_params(pset, notebooks, overrides=dict(config.overrides))
     set_dir = (config.reports / pset.name).resolve()
     set_dir.mkdir(parents=True, exist_ok=True)
 

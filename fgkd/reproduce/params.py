@@ -361,6 +361,7 @@ class NotebookParams:
     recipe: dict[str, Any] = field(default_factory=dict)  # the full shared Recipe of the set ({} without paper)
     recipe_file: Path | None = None  # <set>/<paper>.yaml
     params_set: str = ""  # ParamsSet.ref: the value of the notebook's params_set parameter
+    overrides: dict[str, Any] = field(default_factory=dict)  # `fgkd reproduce -p key=value` that apply here
 
     @property
     def name(self) -> str:
@@ -371,7 +372,7 @@ class NotebookParams:
         """The parameters to inject (``output_dir`` aside): the notebook's own file and, when its
         cell has one, ``params_set``."""
         extra = {"params_set": self.params_set} if "params_set" in self.defaults and self.params_set else {}
-        return {**self.params, **extra}
+        return {**self.params, **extra, **self.overrides}
 
     @property
     def effective(self) -> dict[str, Any]:
@@ -394,9 +395,14 @@ def _paper_of(notebook: Path, manifests: dict[Path, Any]) -> str | None:
 
 def prepare_params(
     params_set: ParamsSet | str | os.PathLike, notebooks: Sequence[str | os.PathLike], *, check_files: bool = True,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, NotebookParams]:
     """Load and validate the params of every notebook and the shared recipes they read; return
     notebook name -> :class:`NotebookParams`.
+
+    ``overrides`` (``fgkd reproduce -p key=value``): each applies to every notebook whose own
+    parameters or shared recipe has the key (a recipe key then overrides the recipe file for that
+    run), validated like the files; a key no notebook knows is an error with a did-you-mean.
 
     Raises one :class:`ParamsError` listing every problem of every file, so a run never starts
     with params that would fail half way.
@@ -435,12 +441,36 @@ def prepare_params(
         problems.extend(validate_params(params, notebook, params_file, parameters, check_files=check_files,
                                         paper=paper, recipe=recipe, recipe_file=recipe_file))
         defaults = {k: p.default for k, p in parameters.items() if p.has_literal_default}
+        own = {k: v for k, v in (overrides or {}).items() if k in parameters and k not in RESERVED_KEYS}
+        shared = {k: v for k, v in (overrides or {}).items() if k in recipe and k not in parameters}
+        if own:
+            problems.extend(validate_params({**params, **own}, notebook, Path("-p"), parameters,
+                                            check_files=check_files, paper=paper, recipe=recipe,
+                                            recipe_file=recipe_file))
+        if shared:
+            problems.extend(_override_problems(paper, recipe, shared))
         loaded[notebook.stem] = NotebookParams(notebook=notebook, params_file=params_file, params=params,
-                                               defaults=defaults, paper=paper, recipe=recipe,
-                                               recipe_file=recipe_file, params_set=ref)
+                                               defaults=defaults, paper=paper, recipe={**recipe, **shared},
+                                               recipe_file=recipe_file, params_set=ref,
+                                               overrides={**own, **shared})
+    known = {k for p in loaded.values() for k in (*p.defaults, *p.recipe)}
+    for key in sorted(set(overrides or {}) - known):
+        problems.append(Problem(Path("-p"), None, key, f"no notebook run here has a parameter or recipe key {key!r}"
+                                f"{did_you_mean(key, known)}", "check the spelling, or use it with --only a "
+                                "notebook that has it"))
     if problems:
         raise ParamsError(problems)
     return loaded
+
+
+def _override_problems(paper: str, recipe: Mapping[str, Any], shared: Mapping[str, Any]) -> list[Problem]:
+    """A ``-p`` recipe override checked as the recipe file is: by building the paper's Recipe."""
+    try:
+        experiment_module(paper).Recipe(**{**recipe, **shared})
+    except (ValueError, TypeError) as error:
+        return [Problem(Path("-p"), None, ", ".join(sorted(shared)), f"the {paper} recipe rejects it: {error}",
+                        "give a value of the right type and range")]
+    return []
 
 
 def check_params(
