@@ -92,6 +92,35 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _show(args: argparse.Namespace) -> int:
+    """The headline numbers of every notebook of a set's reports, then its verdicts."""
+    import json
+
+    from fgkd.reproduce.record import status_block
+
+    summary = args.reports / args.set / "summary.json"
+    try:
+        rows = json.loads(summary.read_text())["notebooks"]
+        block = status_block(args.reports, args.set)
+    except FileNotFoundError as error:
+        print(f"fgkd show: {error if 'verdicts' in str(error) else f'{summary} does not exist'}; make it with "
+              f"`fgkd reproduce --params {args.set} --reports {args.reports}`", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, KeyError) as error:
+        print(f"fgkd show: {summary} is damaged ({error}); run the reproduce again", file=sys.stderr)
+        return EXIT_USAGE
+    for row in rows:
+        headline = row.get("headline") or {}
+        kit = ", ".join(f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} —"
+                        for k, v in (headline.get("kit") or {}).items())
+        paper = ", ".join(f"{k} {v:.2f}" for k, v in (headline.get("paper") or {}).items()
+                          if isinstance(v, (int, float)))
+        print(f"{row['name']:<24} {row.get('status', '?'):<9} {kit}" + (f"   | paper: {paper}" if paper else ""))
+    print()
+    print(block)
+    return EXIT_OK
+
+
 def _cache(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -208,6 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--dry-run", action="store_true", help="validate the params and list the notebooks; run nothing")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_reproduce)
+
+    sh = sub.add_parser("show", help="a set's headline numbers and verdicts in the terminal",
+                        description="Print each notebook's headline numbers (beside the paper's) and every verdict "
+                                    "with its interval, from reports/<set>/summary.json and verdicts.json.")
+    sh.add_argument("set", nargs="?", default="embedded", help="params set name (default: embedded)")
+    sh.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR", help="reports root")
+    sh.set_defaults(handler=_show)
 
     ca = sub.add_parser("cache", help="look after the cache: list what is there, verify checksums, clean",
                         description="List the cache (worlds, teachers, runs, teacher outputs, aspect scores, LLM "

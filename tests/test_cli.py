@@ -174,3 +174,23 @@ def test_overrides_apply_where_the_key_exists_and_are_validated(capsys):
     with pytest.raises(SystemExit) as bad:  # argparse: not KEY=VALUE
         main(["reproduce", "--params", "smoke", "--only", "lead_word_removal", "-p", "epochs", "--dry-run"])
     assert bad.value.code == 2 and "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_show_prints_headlines_and_verdicts(tmp_path, capsys):
+    import json
+
+    from fgkd import report
+
+    folder = tmp_path / "reports" / "embedded"
+    (folder / "lead_main").mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"notebooks": [
+        {"name": "lead_main", "status": "ok",
+         "headline": {"title": "t", "kit_label": "k", "kit": {"LEAD Top-1": 35.5, "gap": None},
+                      "paper": {"LEAD Top-1": 78.44}}}]}))
+    report.write_verdicts(folder, [{"claim": "LEAD beats MoCo v2", "status": "holds", "mean_diff": 3.0,
+                                    "ci_low": 1.0, "ci_high": 5.0, "n_seeds": 3}])
+    assert main(["show", "embedded", "--reports", str(tmp_path / "reports")]) == 0
+    out = capsys.readouterr().out
+    assert "lead_main" in out and "LEAD Top-1 35.50" in out and "paper: LEAD Top-1 78.44" in out
+    assert "LEAD beats MoCo v2" in out and "holds" in out
+    assert main(["show", "paper", "--reports", str(tmp_path / "reports")]) == 2
