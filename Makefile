@@ -35,8 +35,12 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# JupyterLab on working copies in lab/ (ignored by git): the tracked notebooks stay clean, and what a
+# notebook writes (output_dir ".") lands beside its copy. A copy you already have is kept.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	@mkdir -p lab
+	@for nb in notebooks/*.ipynb; do test -e "lab/$$(basename $$nb)" || cp "$$nb" lab/; done
+	$(VENV)/bin/jupyter lab lab/
 
 clean-reports:
 	rm -rf reports/$(PARAMS)

@@ -78,3 +78,13 @@ def test_constraints_pin_every_dependency_and_the_makefile_uses_them():
     assert not {"torch", "torchvision"} & set(pins)
     makefile = (ROOT / "Makefile").read_text()
     assert "-c constraints.txt" in makefile and "constraints.txt" in makefile.split("$(STAMP):")[1].splitlines()[0]
+
+
+def test_interactive_work_happens_in_an_ignored_copy():
+    makefile = (ROOT / "Makefile").read_text()
+    lab = makefile.split("\nlab:")[1].split("\n\n")[0]
+    assert "jupyter lab lab/" in lab and "cp" in lab and "notebooks/" not in lab.split("jupyter lab")[1]
+    assert "/lab/" in (ROOT / ".gitignore").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    papermill = [line for line in readme.splitlines() if line.startswith("papermill ")]
+    assert papermill and all(" lab/" in line and "output_dir lab/" in line for line in papermill)
