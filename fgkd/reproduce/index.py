@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -24,7 +24,7 @@ from pathlib import Path
 from string import Template
 from typing import Any, Sequence
 
-from fgkd.io import atomic_write_json, atomic_write_text
+from fgkd.io import atomic_path, atomic_write_json, atomic_write_text
 from fgkd.report import (MISSING, VERDICTS_FILE, Headline, counts_text, verdict_cells, verdict_counts,
                          verdict_record)
 from fgkd.reproduce.record import RUN_RECORD_FILE, describe
@@ -201,7 +201,14 @@ def write_index(summary: ReproduceSummary, params_set: ParamsSet, order: Sequenc
     kept = earlier_results(set_dir, exclude=[r.name for r in summary.results])
     rows_in_order = sorted([*summary.results, *kept],
                            key=lambda r: (order.index(r.name) if r.name in order else len(order), r.name))
-    preview_rel = os.path.relpath(summary.preview, set_dir) if summary.preview else None
+    preview_rel = None
+    if summary.preview and Path(summary.preview).is_file():
+        # A copy inside the set's folder: the index still shows it after reports/<set>/ is copied elsewhere.
+        local = set_dir / PREVIEW_FIGURE
+        if Path(summary.preview).resolve() != local.resolve():
+            with atomic_path(local) as tmp:
+                shutil.copyfile(summary.preview, tmp)
+        preview_rel = PREVIEW_FIGURE
     collected = collect_verdicts(rows_in_order)
     atomic_write_text(set_dir / VERDICTS_FILE, json.dumps(collected, indent=2, sort_keys=True, allow_nan=False) + "\n")
     counts_line = (f"Verdicts: {counts_text(collected)} (each claim's 95 % interval over seeds; positive is the "

@@ -144,7 +144,8 @@ def test_reproduce_world_preview_smoke_end_to_end(tmp_path, capsys):
     row = next(line for line in readme.splitlines() if "(`world_preview`)" in line)
     assert "| ok |" in row and "[html](world_preview.html)" in row
     assert "classes per domain 4" in row and "classes per domain 200" in row
-    assert "[world_preview.png](../world_preview.png)" in readme
+    assert "[world_preview.png](world_preview.png)" in readme  # a copy inside the set's folder
+    assert (set_dir / "world_preview.png").read_bytes() == figure  # survives copying reports/<set>/ elsewhere
     assert 'href="world_preview.html"' in (set_dir / "index.html").read_text()
     md = (out / "world_preview.md").read_text()
     assert "| bird | CUB-200-2011 | 4 | 32 | 200 | 224 |" in md
