@@ -139,6 +139,30 @@ def linear_probe(
     return topk_accuracy(logits.cpu(), test_labels.long().cpu(), (1, 5))
 
 
+
+@torch.no_grad()
+def knn_classifier(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                   test_labels: torch.Tensor, *, k: int = 20, temperature: float = 0.07,
+                   num_classes: int | None = None, chunk_size: int = 1024) -> dict[str, float]:
+    """Weighted k-nearest-neighbour Top-1/Top-5 (percent) on frozen features, as DINO's
+    ``knn_classifier``: cosine similarity to the ``k`` nearest training features, each neighbour
+    voting ``exp(sim / temperature)`` for its class. No training: the cheap check beside the probe.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    train = F.normalize(train_features.float(), dim=1)  # [N, D]
+    test = F.normalize(test_features.float(), dim=1)  # [M, D]
+    c = int(num_classes if num_classes is not None else max(int(train_labels.max()), int(test_labels.max())) + 1)
+    k = min(k, len(train))
+    votes = []
+    for start in range(0, len(test), chunk_size):
+        sim = test[start:start + chunk_size] @ train.T  # [m, N]
+        top, idx = sim.topk(k, dim=1)  # [m, k]
+        weights = (top / temperature).exp()  # [m, k]
+        scores = torch.zeros(len(top), c).scatter_add_(1, train_labels[idx].long(), weights)  # [m, C]
+        votes.append(scores)
+    return topk_accuracy(torch.cat(votes), test_labels.long(), (1, 5))
+
 @torch.no_grad()
 def retrieval_metrics(features: torch.Tensor, labels: torch.Tensor, chunk_size: int = 1024) -> dict[str, float]:
     """Leave-one-out retrieval by cosine similarity: ``{"R-1", "R-5", "mAP"}`` in percent.

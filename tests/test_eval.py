@@ -97,3 +97,30 @@ def test_extract_features_uses_encode_eval_mode_and_restores_it():
     assert torch.allclose(feats, images.flatten(1), atol=1e-4)  # fresh BN in eval mode is the identity
     plain, _ = extract_features(lambda x: x.flatten(1) * 2, TensorDataset(images, labels), batch_size=3)
     assert torch.allclose(plain, 2 * images.flatten(1))
+
+
+def test_knn_classifier_matches_an_independent_vote():
+    import numpy as np
+
+    from fgkd.eval import knn_classifier
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 8, generator=g) * 4
+    train_labels = torch.arange(60) % 3
+    test_labels = torch.arange(30) % 3
+    train = centres[train_labels] + torch.randn(60, 8, generator=g)
+    test = centres[test_labels] + torch.randn(30, 8, generator=g)
+    got = knn_classifier(train, train_labels, test, test_labels, k=5, temperature=0.1)
+    # by hand: cosine similarities, the 5 nearest, exp(sim / T) votes
+    a = (test / test.norm(dim=1, keepdim=True)).numpy()
+    b = (train / train.norm(dim=1, keepdim=True)).numpy()
+    sim = a @ b.T
+    right = 0
+    for i in range(30):
+        nearest = np.argsort(-sim[i])[:5]
+        votes = np.zeros(3)
+        for j in nearest:
+            votes[train_labels[j]] += np.exp(sim[i, j] / 0.1)
+        right += votes.argmax() == test_labels[i].item()
+    assert got["top1"] == pytest.approx(100.0 * right / 30)
+    assert got["top1"] > 90  # separable classes

@@ -219,8 +219,9 @@ class SSLMethod(Method):
         return {"features": feats.numpy(), "labels": labels.numpy()}
 
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
-        """Linear-probe Top-1/Top-5 (train -> test) and test-split retrieval R-1/R-5/mAP, in percent."""
-        from fgkd.eval import linear_probe, retrieval_metrics
+        """Linear-probe Top-1/Top-5 (train -> test), test-split retrieval R-1/R-5/mAP and weighted
+        kNN Top-1/Top-5 (train -> test), in percent."""
+        from fgkd.eval import knn_classifier, linear_probe, retrieval_metrics
 
         cfg = self.cfg
         train, test = arrays("train"), arrays("test")
@@ -231,4 +232,9 @@ class SSLMethod(Method):
                              weight_decay=cfg.probe_weight_decay, num_classes=num_classes, seed=cfg.seed,
                              device=self.device)
         retrieval = retrieval_metrics(torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]))
-        return {"top1": probe["top1"], "top5": probe["top5"], **retrieval}
+        # DINO-style weighted kNN (k 20, T 0.07): the cheap check beside the probe, no training
+        knn = knn_classifier(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
+                             torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
+                             num_classes=num_classes)
+        return {"top1": probe["top1"], "top5": probe["top5"], **retrieval, "knn_top1": knn["top1"],
+                "knn_top5": knn["top5"]}

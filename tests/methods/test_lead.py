@@ -149,5 +149,6 @@ def test_evaluate_probes_and_retrieves_on_features():
 
     method = make_method(lead_config(method="moco", probe_epochs=20))
     metrics = method.evaluate(features)
-    assert set(metrics) == {"top1", "top5", "R-1", "R-5", "mAP"}
+    assert set(metrics) == {"top1", "top5", "R-1", "R-5", "mAP", "knn_top1", "knn_top5"}
+    assert metrics["knn_top1"] > 90  # separable classes: the neighbours agree
     assert metrics["top1"] > 90 and metrics["mAP"] > 90
