@@ -211,9 +211,13 @@ def mean_columns(table: Any) -> Any:
     return table[[c for c in table.columns if not str(c).endswith(PER_SEED) and c != "seeds"]]
 
 
+TIMINGS = frozenset({"train_s"})  # wall-clock seconds: they differ from run to run, so no table file holds them
+
+
 def long_format(table: Any) -> Any:
     """The per-seed values of a table as a tidy long frame: the table's index levels, ``seed``,
-    ``metric`` and ``value`` (one row per row, seed and metric)."""
+    ``metric`` and ``value`` (one row per row, seed and metric). Timings (:data:`TIMINGS`) are
+    left out: a table file must be the same bytes when the same command runs again."""
     import pandas as pd
 
     rows = []
@@ -221,7 +225,7 @@ def long_format(table: Any) -> Any:
     for key, row in table.iterrows():
         keys = key if isinstance(key, tuple) else (key,)
         for column in table.columns:
-            if not str(column).endswith(PER_SEED):
+            if not str(column).endswith(PER_SEED) or column[: -len(PER_SEED)] in TIMINGS:
                 continue
             for seed, value in zip(row["seeds"], row[column]):
                 rows.append({**dict(zip(names, keys)), "seed": seed, "metric": column[: -len(PER_SEED)],
