@@ -38,7 +38,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         if free < MIN_FREE_BYTES:
             raise StorageError(f"no space left in {root} ({human_bytes(free)} free, at least "
                                f"{human_bytes(MIN_FREE_BYTES)} needed to start; a cold embedded reproduce writes "
-                               f"about 11 GB); free some space or set {ENV_CACHE} to a folder on a larger disk")
+                               f"about 12 GB); free some space or set {ENV_CACHE} to a folder on a larger disk")
         if args.dry_run:
             pset = resolve_params_set(config.params)
             notebooks = discover_notebooks(config.notebooks, config.only)
