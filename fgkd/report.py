@@ -33,11 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from fgkd.figures import describe, enable_alt_text
 from fgkd.io import atomic_path, atomic_write_json, atomic_write_text
 
 HEADLINE_FILE = "headline.json"
-COLUMN_JOIN = " · "  # "<source label> · <metric>" when two-level columns are written flat
+COLUMN_JOIN = " · "  # "fgkd · <metric>" when two-level columns are written flat
 MISSING = "—"
+KIT, PAPER = "fgkd", "paper"  # the two column groups of side_by_side; their full labels go in the caption
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -79,7 +81,10 @@ def _frame(table: Any):
 def side_by_side(
     kit: Any, paper: Any, *, kit_label: str, paper_label: str, columns: Sequence[str] | None = None,
 ):
-    """fgkd's numbers and the paper's in one DataFrame with two-level columns ``(label, metric)``.
+    """fgkd's numbers and the paper's in one DataFrame with two-level columns ``("fgkd", metric)``
+    and ``("paper", metric)``: short headers, the scales said once (``kit_label`` and
+    ``paper_label`` are kept in ``table.attrs["sources"]``, which :func:`write_table` and
+    :func:`show` put in the caption).
 
     ``kit`` and ``paper`` are DataFrames (or lists of row dicts) sharing an index (e.g. the
     removal ratio, or ``(dataset, backbone)``); rows found in only one side get NaN in the other.
@@ -97,8 +102,25 @@ def side_by_side(
     if unknown:
         raise KeyError(f"columns {unknown} are in neither table; fgkd has {list(kit.columns)}, "
                        f"the paper has {list(paper.columns)}")
-    parts = {kit_label: kit.reindex(columns=columns), paper_label: paper.reindex(columns=columns)}
-    return pd.concat(parts, axis=1, join="outer")
+    parts = {KIT: kit.reindex(columns=columns), PAPER: paper.reindex(columns=columns)}
+    table = pd.concat(parts, axis=1, join="outer")
+    table.attrs["sources"] = {KIT: kit_label, PAPER: paper_label}  # said once, in the caption
+    return table
+
+
+def sources_text(table: Any) -> str:
+    """``"fgkd: <kit label>; paper: <paper label>"`` for a :func:`side_by_side` table, else ``""``."""
+    sources = getattr(table, "attrs", {}).get("sources") or {}
+    return "; ".join(f"{short}: {long}" for short, long in sources.items())
+
+
+def show(table: Any, digits: int = 2):
+    """A table as a notebook shows it: numbers rounded as the papers print them (``digits``
+    decimals), missing values as "—", and a :func:`side_by_side` table's sources as its caption."""
+    frame = _frame(table)
+    styler = frame.style.format(precision=digits, na_rep=MISSING)
+    caption = sources_text(frame)
+    return styler.set_caption(caption) if caption else styler
 
 
 def _flat(frame):
@@ -138,10 +160,14 @@ def write_table(
     """Write ``table`` as ``<name>.csv`` (full precision) and ``<name>.md`` (``caption`` on top).
 
     ``table`` is a DataFrame (two-level columns from :func:`side_by_side` are written flat as
-    ``"label · metric"``) or a list of row dicts. Returns ``{"csv": path, "md": path}``.
+    ``"fgkd · metric"`` / ``"paper · metric"``; the sources they stand for are added to the
+    caption unless it names them) or a list of row dicts. Returns ``{"csv": path, "md": path}``.
     """
     name = _check_name(name)
     out = prepare_output_dir(output_dir)
+    sources = getattr(table, "attrs", {}).get("sources") or {}
+    if sources and not all(label in caption for label in sources.values()):
+        caption = f"{caption.strip()} ({sources_text(table)})" if caption.strip() else sources_text(table)
     frame = _flat(_frame(table))
     with atomic_path(out / f"{name}.csv") as tmp:
         frame.to_csv(tmp, index=False)
@@ -159,7 +185,8 @@ def figure_path(name: str, output_dir: str | os.PathLike = ".") -> Path:
 
 
 def write_figure(figure: Any, name: str, output_dir: str | os.PathLike = ".", *, dpi: int = 150) -> Path:
-    """Save a matplotlib figure (or copy an existing PNG file) to ``<output_dir>/<name>.png``.
+    """Save a matplotlib figure (or copy an existing PNG file) to ``<output_dir>/<name>.png``
+    (its alternative text, :func:`fgkd.figures.describe`, goes into the PNG's "Description").
 
     The figure stays open, so the notebook still shows it inline.
     """
@@ -175,7 +202,7 @@ def write_figure(figure: Any, name: str, output_dir: str | os.PathLike = ".", *,
     if not hasattr(figure, "savefig"):
         raise TypeError(f"write_figure needs a matplotlib Figure or a PNG path, got {type(figure).__name__}")
     with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Description": describe(figure)})
     return target
 
 
@@ -427,3 +454,6 @@ def verdicts_markdown(records: Sequence[Mapping[str, Any]], *, notebook_column: 
             md(c["claim"]), c["status"], c["mean"], c["interval"], c["seeds"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+enable_alt_text()  # in a notebook kernel: every figure shown carries its alternative text

@@ -24,11 +24,12 @@ def test_side_by_side_lines_up_kit_and_paper_rows():
     kit_label = report.kit_label("world:bird", 32)
     table = report.side_by_side(kit, paper, kit_label=kit_label, paper_label=paper_label("lead", "table4"),
                                 columns=["Top-1", "mAP"])
-    assert list(table.columns) == [(kit_label, "Top-1"), (kit_label, "mAP"),
-                                   ("paper (CUB, ResNet50, 224 px)", "Top-1"), ("paper (CUB, ResNet50, 224 px)", "mAP")]
-    assert table.loc[40, (kit_label, "Top-1")] == 35.5
-    assert table.loc[40, ("paper (CUB, ResNet50, 224 px)", "Top-1")] == 76.42
-    assert math.isnan(table.loc[80, (kit_label, "Top-1")])  # a row the kit did not run
+    # short headers; the scales are said once, in the caption
+    assert list(table.columns) == [("fgkd", "Top-1"), ("fgkd", "mAP"), ("paper", "Top-1"), ("paper", "mAP")]
+    assert report.sources_text(table) == f"fgkd: {kit_label}; paper: paper (CUB, ResNet50, 224 px)"
+    assert table.loc[40, ("fgkd", "Top-1")] == 35.5
+    assert table.loc[40, ("paper", "Top-1")] == 76.42
+    assert math.isnan(table.loc[80, ("fgkd", "Top-1")])  # a row the kit did not run
 
 
 def test_side_by_side_rejects_equal_labels_and_unknown_columns():
@@ -46,13 +47,25 @@ def test_write_table_writes_csv_and_markdown_with_flat_labelled_columns(tmp_path
                                 paper_label="paper (CUB, ResNet50, 224 px)", columns=["Top-1"])
     paths = report.write_table(table, "vs_ssl", tmp_path / "out", caption="LEAD vs SSL")
     csv = pd.read_csv(paths["csv"])
-    assert list(csv.columns) == ["method", "fgkd embedded (world:bird, 32 px) · Top-1",
-                                 "paper (CUB, ResNet50, 224 px) · Top-1"]
-    assert csv.set_index("method").loc["iBOT", "paper (CUB, ResNet50, 224 px) · Top-1"] == 73.66
+    assert list(csv.columns) == ["method", "fgkd · Top-1", "paper · Top-1"]
+    assert csv.set_index("method").loc["iBOT", "paper · Top-1"] == 73.66
     md = paths["md"].read_text()
-    assert md.startswith("**LEAD vs SSL**")
+    # the caption names the sources the short headers stand for, once
+    assert md.startswith("**LEAD vs SSL (fgkd: fgkd embedded (world:bird, 32 px); paper: paper (CUB, ResNet50, 224 px))**")
     assert "| LEAD | 50.00 | 78.44 |" in md
     assert "| SimCLR | — | 37.28 |" in md
+
+
+def test_show_rounds_as_the_paper_and_prints_a_dash_for_missing_values():
+    paper = paper_table("lead", "table5")
+    kit = pd.DataFrame({"Top-1": [50.123456]}, index=pd.Index(["LEAD"], name="method"))
+    table = report.side_by_side(kit, paper, kit_label="fgkd embedded (world:bird, 32 px)",
+                                paper_label="paper (CUB, ResNet50, 224 px)", columns=["Top-1"])
+    html = report.show(table).to_html()
+    assert "50.12" in html and "50.1234" not in html
+    assert "NaN" not in html and "nan" not in html and "—" in html  # SimCLR has no fgkd number
+    assert "fgkd embedded (world:bird, 32 px)" in html  # the caption, once
+    assert html.count("fgkd embedded (world:bird, 32 px)") == 1
 
 
 def test_write_table_accepts_row_dicts_and_checks_the_name(tmp_path):

@@ -59,11 +59,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from fgkd.io import atomic_path, atomic_write_text
+from fgkd.paths import ENV_PARAMS_SET
 from fgkd.report import read_headline, read_verdicts
 from fgkd.reproduce.index import PREVIEW_FIGURE, NotebookResult, ReproduceSummary, earlier_results, write_index
 from fgkd.reproduce.manifest import Manifest, discover_notebooks, load_manifest, notebook_title
 from fgkd.reproduce.teachers import TeacherWatcher, train_teacher, teacher_jobs
 from fgkd.reproduce.params import NotebookParams, prepare_params
+
+TEMPLATES = Path(__file__).parent / "templates"  # nbconvert template "fgkd_lab" lives here
 from fgkd.reproduce.record import run_record, status_block, status_readme, update_readme, write_run_records
 from fgkd.reproduce.sets import DEFAULT_SET, ParamsSet, notebooks_root, resolve_params_set
 from fgkd.secrets import looks_like_key, mask
@@ -105,19 +108,22 @@ class ReproduceConfig:
 
 
 @contextmanager
-def _kernel_environment(threads: int | None) -> Iterator[None]:
+def _kernel_environment(threads: int | None, params_set: str | None = None) -> Iterator[None]:
     """Make the kernel import the same fgkd as this process and, with --jobs, share the CPUs.
 
     ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` only size the kernel's thread pools (N kernels on
     cores/N threads do not oversubscribe the machine); the numbers do not depend on them: every
     run computes with its config's ``threads`` and every shared cache with
-    ``fgkd.determinism.SHARED_THREADS`` (:func:`fgkd.determinism.deterministic`)."""
+    ``fgkd.determinism.SHARED_THREADS`` (:func:`fgkd.determinism.deterministic`). ``params_set``
+    (``$FGKD_PARAMS_SET``) is recorded by the runs the kernel trains (``fgkd cache clean --params``)."""
     package_parent = str(PACKAGE.parent)
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", ENV_PARAMS_SET)}
     paths = [package_parent] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     if threads is not None and saved["OMP_NUM_THREADS"] is None:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    if params_set:
+        os.environ[ENV_PARAMS_SET] = params_set
     try:
         yield
     finally:
@@ -167,7 +173,9 @@ def _mask_outputs(executed: Path) -> None:
 def _export_html(executed: Path) -> Path:
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_filename(str(executed))
+    # JupyterLab's look, plus each figure's alternative text (fgkd.figures.enable_alt_text).
+    exporter = HTMLExporter(template_name="fgkd_lab", extra_template_basedirs=[str(TEMPLATES)])
+    body, _ = exporter.from_filename(str(executed))
     target = executed.with_suffix(".html")
     atomic_write_text(target, body)
     return target
@@ -202,7 +210,7 @@ def execute_notebook(
     error, failing_cell, failing_source = "", None, ""
     start = time.perf_counter()
     try:
-        with _kernel_environment(threads):
+        with _kernel_environment(threads, Path(set_dir).name):
             papermill.execute_notebook(
                 str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                 cwd=str(Path.cwd()), progress_bar=False, log_output=False,
