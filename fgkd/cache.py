@@ -115,9 +115,20 @@ def _locked(run: Path) -> bool:
     return False
 
 
+def trained_for(folder: Path) -> str | None:
+    """The params set whose ``fgkd reproduce`` trained the run in ``folder`` (None: trained
+    outside it, or not finished)."""
+    try:
+        value = json.loads((folder / "metrics.json").read_text()).get("trained_for")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def select_runs(entries: Iterable[Entry], *, method: str | None = None,
-                older_than: dt.date | None = None) -> list[Entry]:
-    """The run entries of ``method`` (None: every method) last written before ``older_than``."""
+                older_than: dt.date | None = None, params_set: str | None = None) -> list[Entry]:
+    """The run entries of ``method`` (None: every method) last written before ``older_than``
+    and trained by ``fgkd reproduce --params <params_set>`` (None: whoever trained them)."""
     chosen = []
     for e in entries:
         if not e.kind.startswith("runs/"):
@@ -125,6 +136,8 @@ def select_runs(entries: Iterable[Entry], *, method: str | None = None,
         if method is not None and e.kind != f"runs/{method}":
             continue
         if older_than is not None and dt.datetime.fromtimestamp(e.modified, dt.timezone.utc).date() >= older_than:
+            continue
+        if params_set is not None and trained_for(e.path) != params_set:
             continue
         chosen.append(e)
     return chosen

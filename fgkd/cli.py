@@ -138,7 +138,7 @@ def _cache(args: argparse.Namespace) -> int:
         return EXIT_FAILED if problems else EXIT_OK
     # clean
     if not (args.temp or args.runs):
-        print("fgkd cache clean: say what to remove: --temp and/or --runs (with --method / --older-than)",
+        print("fgkd cache clean: say what to remove: --temp and/or --runs (with --method / --older-than / --params)",
               file=sys.stderr)
         return EXIT_USAGE
     if args.temp:
@@ -156,7 +156,7 @@ def _cache(args: argparse.Namespace) -> int:
             print(f"fgkd cache clean: --older-than takes a date like 2026-11-30, got {args.older_than!r}",
                   file=sys.stderr)
             return EXIT_USAGE
-        chosen = cache.select_runs(cache.inventory(), method=args.method, older_than=older)
+        chosen = cache.select_runs(cache.inventory(), method=args.method, older_than=older, params_set=args.params)
         size = sum(e.size for e in chosen)
         if args.dry_run:
             print(f"would remove {len(chosen)} run(s), {human_bytes(size)}")
@@ -254,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--runs", action="store_true", help="clean: runs (all, or of --method / --older-than)")
     ca.add_argument("--method", choices=("moco", "lead", "simclr", "ibot", "makd"), help="clean --runs: this method's")
     ca.add_argument("--older-than", metavar="YYYY-MM-DD", help="clean --runs: last written before this date")
+    ca.add_argument("--params", metavar="SET", help="clean --runs: trained by fgkd reproduce --params SET "
+                                                    "(each run records the set it was trained for)")
     ca.add_argument("--dry-run", action="store_true", help="clean: say what would go, remove nothing")
     ca.set_defaults(handler=_cache)
 

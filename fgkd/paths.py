@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 ENV_CACHE = "FGKD_CACHE_DIR"
+ENV_PARAMS_SET = "FGKD_PARAMS_SET"  # set by `fgkd reproduce` for its kernels: runs record what trained them
 
 
 class StorageError(OSError):

@@ -25,6 +25,7 @@ machine's load; ``metrics.json`` records what was in force under ``"determinism"
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from torch import nn
 from fgkd.determinism import deterministic
 from fgkd.io import (DamagedFileError, atomic_savez, atomic_torch_save, atomic_write_json, checked_torch_load,
                      checksum_path, remove_stale_temp_files)
-from fgkd.paths import cache_dir
+from fgkd.paths import ENV_PARAMS_SET, cache_dir
 from fgkd.methods import RunConfig, method_class
 from fgkd.train import ddp
 from fgkd.train.engine import CHECKPOINT, Method, resolve_device, train
@@ -233,6 +234,7 @@ def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str,
                 world_size=info.world_size,
                 rank_digests=result.rank_digests,
                 determinism=determinism,
+                trained_for=os.environ.get(ENV_PARAMS_SET) or None,  # `fgkd cache clean --params`
             )
             atomic_write_json(run.path / "metrics.json", metrics)  # last: marks the run finished
             (run.path / CHECKPOINT).unlink(missing_ok=True)  # model.pt holds the weights now

@@ -49,3 +49,18 @@ def test_clean_removes_old_temp_files_and_runs(cached_run, capsys):
     assert main(["cache", "clean", "--runs", "--method", "moco"]) == 0
     assert not cached_run.path.exists()
     assert main(["cache", "clean"]) == 2
+
+
+def test_clean_removes_the_runs_a_params_set_trained(monkeypatch, capsys):
+    from fgkd.paths import ENV_PARAMS_SET
+
+    monkeypatch.setenv(ENV_PARAMS_SET, "smoke")  # as fgkd reproduce --params smoke sets it for its kernels
+    smoke = get_or_train(lead_config(method="moco", epochs=1))
+    monkeypatch.delenv(ENV_PARAMS_SET)
+    mine = get_or_train(lead_config(method="moco", epochs=1, seed=1))
+    assert cache.trained_for(smoke.path) == "smoke" and cache.trained_for(mine.path) is None
+    assert main(["cache", "clean", "--runs", "--params", "embedded"]) == 0
+    assert smoke.path.exists() and mine.path.exists()
+    assert main(["cache", "clean", "--runs", "--params", "smoke"]) == 0
+    assert not smoke.path.exists() and mine.path.exists()
+    assert "removed 1 run(s)" in capsys.readouterr().out

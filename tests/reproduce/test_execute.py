@@ -424,3 +424,33 @@ def test_a_failure_is_printed_once(tmp_path, capsys):
     captured = capsys.readouterr()
     assert (captured.out + captured.err).count("FAILED bad") == 1
     assert "1 notebook(s) failed: bad" in captured.err
+
+
+FIGURE_BODY = (
+    "from fgkd import report\nimport matplotlib.pyplot as plt",
+    "fig, ax = plt.subplots()\nax.plot([0, 1], [1, 0], label='LEAD')\n"
+    "ax.set(title='Top-1 against words removed', xlabel='words removed (%)', ylabel='Top-1')\nax.legend()",
+)
+
+
+def test_figures_carry_alternative_text_into_the_html_report(tmp_path, caplog):
+    import logging
+
+    notebook = make_notebook(tmp_path / "nb" / "figure.ipynb", FIGURE_BODY)
+    set_dir = tmp_path / "reports" / "set"
+    with caplog.at_level(logging.WARNING):
+        result = R.execute_notebook(notebook, {}, set_dir, threads=1)
+    assert result.status == "ok", result.error
+    html = (set_dir / "figure.html").read_text()
+    assert 'alt="Figure with 1 panel: Top-1 against words removed (x: words removed (%), y: Top-1) legend: LEAD"' in html
+    assert "No description has been provided" not in html
+    assert "Alternative text is missing" not in caplog.text
+
+
+def test_kernels_learn_the_params_set_their_runs_record(monkeypatch):
+    from fgkd.paths import ENV_PARAMS_SET
+
+    monkeypatch.delenv(ENV_PARAMS_SET, raising=False)
+    with R._kernel_environment(1, "smoke"):
+        assert R.os.environ[ENV_PARAMS_SET] == "smoke"
+    assert ENV_PARAMS_SET not in R.os.environ
