@@ -23,7 +23,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def closure(root: str = "fgkd", extras: tuple[str, ...] = ("dev",)) -> dict[str, str]:
+def closure(root: str = "fgkd", extras: tuple[str, ...] = ("dev", "paper")) -> dict[str, str]:
     """``{name: version}`` of every installed distribution ``root[extras]`` needs, transitively."""
     seen: dict[str, str] = {}
 

@@ -134,7 +134,14 @@ class OpenAIChatLLM(ChatLLM):
                 f"api_key_env='OTHER_VARIABLE' to read the key from another variable. Cached "
                 f"replies (in {self.cache.root}) need no key."
             )
-        import openai
+        try:
+            import openai
+        except ImportError:
+            raise LLMError(
+                f"The 'openai' LLM backend needs the openai package for {n_uncached} uncached request(s) "
+                f"to {self.base_url}: it is an extra of the paper scale, install it with "
+                "pip install -e '.[paper]' (or pip install openai). Cached replies need no package."
+            ) from None
 
         # max_retries=0: fgkd's own loop retries, with a configurable backoff (module docstring).
         self._client = openai.OpenAI(

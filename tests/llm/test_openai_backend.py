@@ -113,6 +113,17 @@ def test_missing_key_fails_before_any_request(fake_openai, monkeypatch):
     assert fake_openai.hits == []
 
 
+def test_without_the_openai_package_the_error_names_the_paper_extra(fake_openai, monkeypatch):
+    import sys
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if the package were not installed
+    llm = make_llm(fake_openai)
+    with pytest.raises(LLMError, match=r"pip install -e '\.\[paper\]'"):
+        llm.describe(CLASSES)
+    assert fake_openai.hits == []
+
+
 def test_api_key_env_names_another_variable(fake_openai, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     llm = make_llm(fake_openai, api_key_env="DEEPSEEK_API_KEY")
