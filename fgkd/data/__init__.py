@@ -15,6 +15,8 @@ from fgkd.data.registry import (
     data_root,
     default_root,
     get_dataset,
+    is_dataset_name,
+    is_folder_dataset,
     list_datasets,
     register_dataset,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "data_root",
     "default_root",
     "get_dataset",
+    "is_dataset_name",
+    "is_folder_dataset",
     "list_datasets",
     "register_dataset",
     "stratified_subset",

@@ -8,6 +8,8 @@ Built-in names:
 - ``cub200``: CUB-200-2011 from its official folder (:mod:`fgkd.data.cub`).
 - ``stanford_cars``, ``fgvc_aircraft``, ``oxford_pets``, ``flowers102``, ``dtd``, ``caltech101``:
   through torchvision (:mod:`fgkd.data.torchvision_sets`).
+- ``folder:<path>``: your own images, an ImageFolder tree (class names from the folder names;
+  :mod:`fgkd.data.folder`), accepted wherever a dataset name is.
 
 Where real data is looked for: ``root`` if given, else ``$FGKD_DATA_DIR/<name>``, else
 ``~/data/<name>`` (see :func:`default_root`). Nothing is ever downloaded: a missing or incomplete
@@ -31,6 +33,7 @@ from typing import Any, Callable, Optional
 from torch.utils.data import Dataset
 
 ENV_DATA = "FGKD_DATA_DIR"
+FOLDER_PREFIX = "folder:"  # "folder:<path>": an ImageFolder tree of the user's own images
 
 Transform = Optional[Callable[[Any], Any]]
 # factory(root=Path | None, split=str, transform=callable | None, **options) -> Dataset
@@ -147,12 +150,38 @@ def list_datasets() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def is_folder_dataset(name: Any) -> bool:
+    """Whether ``name`` is ``folder:<path>`` (a user's image folder) rather than a registered name."""
+    return isinstance(name, str) and name.startswith(FOLDER_PREFIX) and bool(name[len(FOLDER_PREFIX):].strip())
+
+
+def is_dataset_name(name: Any) -> bool:
+    """A registered name or ``folder:<path>``."""
+    return name in _REGISTRY or is_folder_dataset(name)
+
+
+def _folder_entry(name: str) -> DatasetEntry:
+    path = name[len(FOLDER_PREFIX):]
+
+    def factory(root: None, split: str, transform: Transform, test_fraction: float = 0.2,
+                split_seed: int = 0) -> Dataset:
+        from fgkd.data.folder import load_folder
+
+        return load_folder(root, split, transform, path=path, test_fraction=test_fraction, split_seed=split_seed)
+
+    factory.__name__ = "folder_dataset"
+    return DatasetEntry(name, factory, uses_root=False, description=f"your own image folder {path}")
+
+
 def dataset_info(name: str) -> DatasetEntry:
     """The registry entry of dataset ``name`` (``uses_root``: its data lives in a folder on disk;
     ``splits``, ``description``...), without building the dataset. Raises ``ValueError`` for an
     unknown name, listing the known ones."""
+    if is_folder_dataset(name):
+        return _folder_entry(name)
     if name not in _REGISTRY:
-        raise ValueError(f"Unknown dataset '{name}'. Known datasets: {', '.join(list_datasets())}.")
+        raise ValueError(f"Unknown dataset '{name}'. Known datasets: {', '.join(list_datasets())}, "
+                         f"or {FOLDER_PREFIX}<path> for your own image folder.")
     return _REGISTRY[name]
 
 
@@ -180,19 +209,16 @@ def get_dataset(
         ValueError: unknown name (the message lists the known ones), split or option.
         DatasetNotFoundError: the real data is missing or incomplete.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"Unknown dataset '{name}'. Known datasets: {', '.join(list_datasets())}.")
-    entry = _REGISTRY[name]
+    entry = dataset_info(name)
     if split not in entry.splits:
         raise ValueError(f"Dataset '{name}' has no split '{split}'; splits: {', '.join(entry.splits)}.")
 
     if entry.uses_root:
         root_path: Path | None = Path(root).expanduser() if root is not None else default_root(name)
     elif root is not None:
-        raise ValueError(
-            f"Dataset '{name}' is generated and cached under $FGKD_CACHE_DIR; it takes no root "
-            f"(got root={root!r}). Drop the root argument."
-        )
+        where = ("names its folder itself" if is_folder_dataset(name)
+                 else "is generated and cached under $FGKD_CACHE_DIR")
+        raise ValueError(f"Dataset '{name}' {where}; it takes no root (got root={root!r}). Drop the root argument.")
     else:
         root_path = None
 

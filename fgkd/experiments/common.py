@@ -78,7 +78,7 @@ def check_names(**lists: Sequence[str]) -> None:
     """Fail early on unknown names: ``check_names(datasets=[...], backbones=[...])``; a keyword
     ending in ``dataset(s)`` is checked against ``fgkd.data.list_datasets()``, ``backbone(s)``
     against ``fgkd.models.list_backbones()``. The message names the parameter and the choices."""
-    from fgkd.data import list_datasets
+    from fgkd.data import is_folder_dataset, list_datasets
     from fgkd.models import list_backbones
 
     for name, values in lists.items():
@@ -89,9 +89,11 @@ def check_names(**lists: Sequence[str]) -> None:
             known = list_backbones()
         else:
             raise ValueError(f"check_names: cannot tell what {name!r} holds (use *dataset(s) or *backbone(s))")
-        unknown = [v for v in values if v not in known]
+        unknown = [v for v in values if v not in known and not (kind.endswith("dataset") and is_folder_dataset(v))]
         if unknown:
-            raise ValueError(f"{name} names unknown {kind.split('_')[-1]}(s) {unknown}; choose from {', '.join(known)}")
+            also = " or folder:<path> (your own image folder)" if kind.endswith("dataset") else ""
+            raise ValueError(f"{name} names unknown {kind.split('_')[-1]}(s) {unknown}; choose from "
+                             f"{', '.join(known)}{also}")
 
 
 def changed_fields(a: Any, b: Any) -> set[str]:

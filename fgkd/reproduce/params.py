@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from fgkd.reproduce.manifest import experiment_module, manifest_for
+
+FOLDER_PREFIX = "folder:"  # fgkd.data.registry.FOLDER_PREFIX, without importing torch to validate params
 from fgkd.reproduce.names import (  # noqa: F401  (re-exported)
     KINDS,
     key_kind,
@@ -260,8 +262,16 @@ def _check_value(
     names = [v.strip() for v in value.split(",") if v.strip()] if plural else [value]
     known = known_names(kind)
     for name in names:
+        if kind == "dataset" and name.startswith(FOLDER_PREFIX):  # the user's own images
+            from fgkd.data.folder import folder_problem
+
+            problem = folder_problem(name[len(FOLDER_PREFIX):]) if check_files else None
+            if problem:
+                add(f"dataset {name!r}: {problem}", "point folder:<path> at an ImageFolder tree (one folder per class)")
+            continue
         if known is not None and name not in known:
-            add(f"unknown {kind} {name!r}{did_you_mean(name, known)}", f"use one of: {', '.join(known)}")
+            also = f" or {FOLDER_PREFIX}<path> for your own image folder" if kind == "dataset" else ""
+            add(f"unknown {kind} {name!r}{did_you_mean(name, known)}", f"use one of: {', '.join(known)}{also}")
             continue
         for validator, checks_files in validators(kind):
             if checks_files and not check_files:

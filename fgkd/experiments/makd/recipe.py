@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from fgkd.data.registry import FOLDER_PREFIX
 from fgkd.experiments.common import Recipe as RecipeBase
 from fgkd.methods import MakdConfig
 
@@ -112,7 +113,7 @@ class Recipe(RecipeBase):
     def dataset_root(self, dataset: str) -> str | None:
         """``<data_root>/<dataset>`` for a real dataset (several datasets share one ``data_root``);
         None for the world or an empty ``data_root`` (the registry's default place)."""
-        if not self.data_root or dataset.startswith("world:"):
+        if not self.data_root or dataset.startswith(("world:", FOLDER_PREFIX)):  # these name no root
             return None
         return str(Path(self.data_root).expanduser() / dataset)
 
