@@ -153,3 +153,10 @@ def test_notebook_runs_with_smoke_params(path, tmp_path, smoke_cache, monkeypatc
     assert {".csv", ".md"} <= suffixes, f"{path.name} wrote no table: {result.artefacts}"
     assert result.headline is not None, f"{path.name} wrote no headline.json"
     assert (tmp_path / f"{path.stem}.html").is_file()
+    # No red stderr boxes for things that are fine (tqdm's IProgress note, CLIP's 77-token cut...)
+    executed = nbformat.read(str(tmp_path / path.name), as_version=4)
+    stderr = ["".join(o.get("text", "")).strip()[:200] for c in executed.cells for o in c.get("outputs", [])
+              if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert stderr == [], f"{path.name} wrote to stderr: {stderr}"
+    html = (tmp_path / f"{path.stem}.html").read_text()
+    assert "No description has been provided for this image" not in html, "a figure without alternative text"
