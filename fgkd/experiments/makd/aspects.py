@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit  # the logistic without overflow for large |logit|
 
 from fgkd.experiments.common import tsne_2d
 from fgkd.methods import MakdConfig
@@ -48,7 +49,7 @@ def aspect_arrays(run: Any, split: str = "test") -> AspectArrays:
     meta = run.meta
     logits = features["aspect_logits"].astype(np.float64)
     return AspectArrays(questions=list(meta["questions"]), classes=list(meta["classes"]),
-                        labels=np.asarray(features["labels"]), student=1.0 / (1.0 + np.exp(-logits)),
+                        labels=np.asarray(features["labels"]), student=expit(logits),
                         scorer=np.asarray(features["scorer_probs"], dtype=np.float64), split=split)
 
 
