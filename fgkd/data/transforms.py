@@ -2,7 +2,9 @@
 
 - :func:`moco_v2_augmentation`: MoCo v2 "aug-plus" (Chen et al., 2020), LEAD's student views.
 - :func:`simclr_augmentation`: SimCLR's augmentation (Chen et al., 2020).
-- :func:`classifier_train_transform`: resize, random crop and flip for MaKD's supervised training.
+- :func:`classifier_train_transform`: resize, random crop and flip for MaKD's supervised training;
+  :func:`authors_train_transform` / :func:`authors_test_transform`: the MaKD authors' instead
+  (RandomResizedCrop + flip; shorter side to the size, centre crop).
 - :func:`test_transform`: LEAD's test protocol, resize 256 then centre crop 224, scaled: resize to
   ``round(image_size * 256 / 224)`` then centre crop ``image_size``.
 - :class:`TwoCrops`: two independent views of one image, ``(x_q, x_k)``.
@@ -111,6 +113,34 @@ def test_transform(image_size: int = 224, keep_aspect: bool = False) -> T.Compos
         T.ToTensor(),
         normalize(),
     ])
+
+
+def authors_train_transform(image_size: int = 224) -> T.Compose:
+    """The MaKD authors' training transform (their ``tools/our_train.py``): RandomResizedCrop
+    ``image_size`` (torchvision's default scale 0.08-1 and ratio 3/4-4/3), horizontal flip,
+    ToTensor, Normalize."""
+    _check_size(image_size)
+    return T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor(), normalize()])
+
+
+def authors_test_transform(image_size: int = 224) -> T.Compose:
+    """The MaKD authors' test transform: resize the shorter side to ``image_size`` (no 256/224
+    margin), centre crop ``image_size``, ToTensor, Normalize."""
+    _check_size(image_size)
+    return T.Compose([T.Resize(image_size), T.CenterCrop(image_size), T.ToTensor(), normalize()])
+
+
+CLASSIFIER_TRANSFORMS = ("fgkd", "authors")  # MakdConfig.transforms
+
+
+def classifier_transforms(kind: str, image_size: int) -> tuple[T.Compose, T.Compose]:
+    """``(train, test)`` transforms of a supervised classifier: ``"fgkd"`` (square resize to
+    ``resize_size``, random crop, flip / square resize, centre crop) or ``"authors"`` (MaKD's code)."""
+    if kind == "authors":
+        return authors_train_transform(image_size), authors_test_transform(image_size)
+    if kind == "fgkd":
+        return classifier_train_transform(image_size), test_transform(image_size)
+    raise ValueError(f"unknown classifier transforms {kind!r}; choose one of {CLASSIFIER_TRANSFORMS}")
 
 
 # The name starts with "test": tell pytest it is not a test where a test module imports it.

@@ -86,14 +86,23 @@ def entropy_weights(teacher_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return h**2, 1.0 - h**2
 
 
-def reference_beta_to_fgkd(beta_ref: float, batch_size: int, num_classes: int) -> float:
-    """``beta = beta_ref * N / C``: the ``lead_loss`` beta equal to the reference code's beta.
+def reference_beta_to_fgkd(beta_ref: float, batch_size: int, num_classes: int, world_size: int = 1) -> float:
+    """``beta = beta_ref * (N / W) / C``: the ``lead_loss`` beta whose gradient equals the reference code's.
 
-    See ``lead_loss``. E.g. the reference run script's beta_ref = 20 at N = 64, C = 200 is beta = 6.4.
+    The reference (HuiGuanLab/LEAD-pp) runs W data-parallel processes; each SUMS its KD term over
+    its N / W samples (KD itself averaged over the C classes) and DDP averages the gradients over
+    the W processes, so its KD gradient is ``beta_ref / (W C) * sum over all N samples``, while
+    ``lead_loss`` takes ``beta / N * sum over the N samples``. ``batch_size`` is the global N.
+    E.g. the run script's beta_ref = 20, N = 64 over its default W = 2 processes, C = 200 (CUB):
+    beta = 3.2; on one process, 6.4. It scales with 1 / C, so it differs per dataset and with the
+    number of categories (Figure 3).
     """
-    if batch_size < 1 or num_classes < 1:
-        raise ValueError(f"batch_size and num_classes must be >= 1, got {batch_size}, {num_classes}")
-    return beta_ref * batch_size / num_classes
+    if batch_size < 1 or num_classes < 1 or world_size < 1:
+        raise ValueError(f"batch_size, num_classes and world_size must be >= 1, got {batch_size}, {num_classes}, "
+                         f"{world_size}")
+    if batch_size % world_size:
+        raise ValueError(f"batch_size {batch_size} does not split evenly over world_size {world_size} processes")
+    return beta_ref * (batch_size / world_size) / num_classes
 
 
 def lead_loss(
@@ -125,8 +134,9 @@ def lead_loss(
     classes and SUMS it over the batch, while the contrastive term is a batch mean:
     ``L_ref = alpha_ref * mean_n w_cl(n) L_cl(n) + sum_n beta_ref * w_kd(n) * KL(n) / C``.
     Ours is ``alpha * mean_n w_cl(n) L_cl(n) + (beta / N) * sum_n w_kd(n) KL(n)``, so the two are equal
-    for ``alpha = alpha_ref`` and ``beta = beta_ref * N / C`` (``reference_beta_to_fgkd``); the
-    reference's KD strength grows with its batch size, ours does not.
+    for ``alpha = alpha_ref`` and ``beta = beta_ref * N / C`` on one process, ``beta_ref * (N / W) / C``
+    over W data-parallel processes (``reference_beta_to_fgkd``); the reference's KD strength grows
+    with its per-process batch size, ours does not.
 
     Returns:
         ``{"total", "contrastive", "w_cl", "w_kd"}`` and, when teacher_probs is given, ``"kd"`` and

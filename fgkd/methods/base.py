@@ -17,6 +17,8 @@ backbone features for Top-1/Top-5, and leave-one-out retrieval R-1/R-5/mAP on th
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -39,6 +41,9 @@ class RunConfig(Config):
     family: ClassVar[str]  # the hash's "family" entry: "lead" (LEAD and its baselines) or "makd"
     method: ClassVar[str]  # the method's registry name; the run store's folder under cache_dir("runs")
     HASH_NAMES: ClassVar[dict[str, str]] = {}  # field -> the name it is hashed under (renamed fields)
+    # Fields added after runs were stored: hashed only when set away from their default, so adding
+    # an option keeps the key (and the cached run) of every config that does not use it.
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset()
 
     def unused_fields(self) -> frozenset[str]:
         """Fields this configuration does not read (left out of the hash); see subclasses."""
@@ -47,7 +52,9 @@ class RunConfig(Config):
     def hash_dict(self) -> dict[str, Any]:
         """What identifies the run: every field except runtime and unused ones, plus the family."""
         skip = RUNTIME_FIELDS | self.unused_fields()
-        d = {self.HASH_NAMES.get(k, k): v for k, v in self.to_dict().items() if k not in skip}
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in self.HASHED_WHEN_SET}
+        d = {self.HASH_NAMES.get(k, k): v for k, v in self.to_dict().items()
+             if k not in skip and not (k in defaults and v == defaults[k])}
         return {"family": self.family, **d}
 
     def config_hash(self) -> str:

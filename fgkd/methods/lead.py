@@ -39,6 +39,7 @@ class LeadConfig(MocoConfig):
 
     method: ClassVar[str] = "lead"
     HASH_NAMES: ClassVar[dict[str, str]] = {"proj_dim": "moco_dim", "category_temperature": "kd_temperature"}
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"beta_reference", "beta_world_size"})
     __hash__ = RunConfig.__hash__
 
     # --- teacher and text
@@ -58,6 +59,11 @@ class LeadConfig(MocoConfig):
     # classes, so LEAD-pp's beta 20 at N=64, C=200 is 20 * 64 / 200 = 6.4 here
     # (fgkd.losses.reference_beta_to_fgkd)
     beta: float = 6.4
+    # The authors' beta instead (LEAD-pp's run script: 20): beta is then derived per run from it, the
+    # global batch, the beta_world_size processes the reference splits that batch over (LEAD-pp: 2)
+    # and this run's number of categories C (fgkd.losses.reference_beta_to_fgkd); `beta` is unused.
+    beta_reference: float | None = None
+    beta_world_size: int = 1
     weighting: str = "entropy"  # entropy: w_cl=H^2, w_kd=1-H^2; linear: H, 1-H; fixed: 1, 1; none: 1, 0 (no KD)
 
     def validate(self) -> None:
@@ -76,7 +82,24 @@ class LeadConfig(MocoConfig):
         check(self.category_temperature > 0, n, "category_temperature", self.category_temperature, "must be > 0")
         check(self.alpha >= 0, n, "alpha", self.alpha, "must be >= 0")
         check(self.beta >= 0, n, "beta", self.beta, "must be >= 0")
+        check(self.beta_reference is None or self.beta_reference >= 0, n, "beta_reference", self.beta_reference,
+              "must be >= 0, or None to use beta as given")
+        check(isinstance(self.beta_world_size, int) and self.beta_world_size >= 1, n, "beta_world_size",
+              self.beta_world_size, "must be an int >= 1 (the reference's data-parallel processes)")
         check(self.weighting in WEIGHTINGS, n, "weighting", self.weighting, f"choose one of {WEIGHTINGS}")
+
+    def unused_fields(self) -> frozenset[str]:
+        return super().unused_fields() | ({"beta"} if self.beta_reference is not None else frozenset())
+
+    def kd_beta(self, num_categories: int, world_size: int = 1) -> float:
+        """The ``lead_loss`` beta of this run: ``beta``, or the one equal to ``beta_reference`` with a
+        global batch of ``batch_size * world_size`` split over ``beta_world_size`` processes."""
+        if self.beta_reference is None:
+            return self.beta
+        from fgkd.losses import reference_beta_to_fgkd
+
+        return reference_beta_to_fgkd(self.beta_reference, self.batch_size * world_size, num_categories,
+                                      self.beta_world_size)
 
     def hash_dict(self) -> dict[str, Any]:
         from fgkd.teachers.embedded import teacher_identity
@@ -178,6 +201,7 @@ class LeadMethod(MocoMethod):
         self.teacher_view: TeacherView | None = None
         self.prototypes: torch.Tensor | None = None  # [C', d]
         self.teacher_probs: torch.Tensor | None = None  # [N, C'] (cached mode)
+        self.beta = cfg.beta  # the KD weight; with beta_reference, set once C is known (_build_teacher)
 
     @staticmethod
     def requirements(cfg: LeadConfig, for_training: bool) -> dict[str, Any]:
@@ -213,7 +237,11 @@ class LeadMethod(MocoMethod):
         names = category_names(cfg, plain)
         descriptions = class_descriptions(cfg, names, plain)
         # The run hash names the teacher; its key records which weights that name resolved to.
-        self.meta.update(categories=names, descriptions=descriptions, teacher_key=getattr(teacher, "key", None))
+        from fgkd.train.ddp import current
+
+        self.beta = cfg.kd_beta(len(names), current().world_size)
+        self.meta.update(categories=names, descriptions=descriptions, teacher_key=getattr(teacher, "key", None),
+                         kd_beta=self.beta)
         if cfg.teacher_mode == "cached":
             from fgkd.teachers.outputs import teacher_outputs
 
@@ -249,7 +277,7 @@ class LeadMethod(MocoMethod):
         # The losses run in float32: at T = 0.02 a bf16 cosine error of 4e-3 would move a logit by 0.2.
         with torch.autocast(x_q.device.type, enabled=False):
             q, k, queue = out.q.float(), out.k.float(), out.queue.float()
-            terms = lead_loss(q, k, queue, q, p_t, self.prototypes, alpha=cfg.alpha, beta=cfg.beta,
+            terms = lead_loss(q, k, queue, q, p_t, self.prototypes, alpha=cfg.alpha, beta=self.beta,
                               moco_temperature=cfg.moco_temperature, category_temperature=cfg.category_temperature,
                               weighting=cfg.weighting)
         terms["loss"] = terms.pop("total")

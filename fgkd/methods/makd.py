@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fgkd.config import ConfigError, check
+from fgkd.data.transforms import CLASSIFIER_TRANSFORMS
 from fgkd.methods.base import RunConfig, validate_backbone, validate_common, validate_llm_options
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
 
@@ -78,6 +79,7 @@ class MakdConfig(RunConfig):
 
     family: ClassVar[str] = "makd"
     method: ClassVar[str] = "makd"
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"transforms"})
     __hash__ = RunConfig.__hash__
 
     # --- data
@@ -86,6 +88,9 @@ class MakdConfig(RunConfig):
     data_root: str | None = None  # runtime: not hashed
     image_size: int = 224
     train_fraction: float = 1.0  # Table 5: stratified fraction of the training split
+    # fgkd: square resize + random crop + flip, test square resize + centre crop; authors: their
+    # RandomResizedCrop + flip, test shorter side + centre crop (fgkd.data.transforms.classifier_transforms)
+    transforms: str = "fgkd"
     # --- model
     backbone: str = "resnet18"
     pretrained: bool = False  # the paper's baselines (ResNet18 on CUB 53.83 %) read as from scratch
@@ -134,6 +139,8 @@ class MakdConfig(RunConfig):
         validate_backbone(self)
         validate_llm_options(self)
         check(0 < self.train_fraction <= 1, n, "train_fraction", self.train_fraction, "must be in (0, 1]")
+        check(self.transforms in CLASSIFIER_TRANSFORMS, n, "transforms", self.transforms,
+              f"choose one of {CLASSIFIER_TRANSFORMS}")
         check(self.n_generate >= 1, n, "n_generate", self.n_generate, "must be >= 1")
         check(1 <= self.n_select <= self.n_generate, n, "n_select", self.n_select,
               f"must be in [1, n_generate={self.n_generate}]")
@@ -370,7 +377,7 @@ class MakdMethod(Method):
     def build(self, device: torch.device, for_training: bool = True) -> None:
         from fgkd.data import stratified_subset
         from fgkd.data.splits import load_split
-        from fgkd.data.transforms import classifier_train_transform
+        from fgkd.data.transforms import classifier_transforms
 
         cfg = self.cfg
         self.device = device
@@ -389,7 +396,7 @@ class MakdMethod(Method):
         self.train_indices = np.asarray(subset.indices) if subset is not None else np.arange(len(full))
         self.meta.update(num_train=len(self.train_indices), num_train_full=len(full))
         self.train_set = IndexedDataset(Transformed(subset if subset is not None else full,
-                                                    classifier_train_transform(cfg.image_size)))
+                                                    classifier_transforms(cfg.transforms, cfg.image_size)[0]))
         rows = self.train_indices
         if cfg.uses_aspects:
             if cfg.targets == "real":
@@ -450,11 +457,12 @@ class MakdMethod(Method):
         aspects, ``aspect_logits [N, Q]`` and (real targets) ``scorer_probs [N, Q]``.
         """
         from fgkd.data.splits import load_split
-        from fgkd.data.transforms import test_transform
+        from fgkd.data.transforms import classifier_transforms
 
         cfg = self.cfg
         plain = load_split(cfg, split)
-        loader = DataLoader(Transformed(plain, test_transform(cfg.image_size)), batch_size=256, shuffle=False,
+        test = classifier_transforms(cfg.transforms, cfg.image_size)[1]
+        loader = DataLoader(Transformed(plain, test), batch_size=256, shuffle=False,
                             num_workers=cfg.num_workers)
         model = self.module.to(self.device).eval()
         outs, labels = [], []

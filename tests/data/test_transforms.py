@@ -99,3 +99,23 @@ def test_bad_arguments_are_rejected():
         simclr_augmentation(32, strength=2.0)
     with pytest.raises(ValueError, match="callable"):
         TwoCrops(None)
+
+
+def test_the_makd_authors_transforms_by_their_torchvision_types_and_parameters():
+    from torchvision import transforms as T
+
+    from fgkd.data.transforms import classifier_transforms
+
+    train, test = classifier_transforms("authors", 224)
+    crop, flip = train.transforms[0], train.transforms[1]
+    assert isinstance(crop, T.RandomResizedCrop) and crop.size == (224, 224)
+    assert crop.scale == (0.08, 1.0) and crop.ratio == pytest.approx((3 / 4, 4 / 3))  # torchvision's defaults
+    assert isinstance(flip, T.RandomHorizontalFlip) and flip.p == 0.5
+    resize, centre = test.transforms[0], test.transforms[1]
+    assert isinstance(resize, T.Resize) and resize.size == 224  # an int: the shorter side, aspect kept
+    assert isinstance(centre, T.CenterCrop) and centre.size == (224, 224)
+    fgkd_train, fgkd_test = classifier_transforms("fgkd", 224)
+    assert fgkd_train.transforms[0].size == (256, 256) and isinstance(fgkd_train.transforms[1], T.RandomCrop)
+    assert fgkd_test.transforms[0].size == (256, 256)
+    with pytest.raises(ValueError, match="choose one of"):
+        classifier_transforms("timm", 224)

@@ -68,7 +68,9 @@ class Recipe(RecipeBase):
     llm_model: str = ""  # openai backend's model name; empty = the backend's default
     max_words: int = 70  # description length in words (Table 2)
     alpha: float = 0.5  # weight of the contrastive branch
-    beta: float = 6.4  # weight of the distillation branch
+    beta: float = 6.4  # weight of the distillation branch (fgkd's convention: KD averaged over the batch)
+    beta_reference: float = 0.0  # the authors' beta (LEAD-pp: 20), converted per run; 0 = use beta as given
+    beta_world_size: int = 1  # processes the authors split the batch over (LEAD-pp's run script: 2)
     category_temperature: float = 0.02  # T of p_t and p_s (distributions over the categories)
     probe_epochs: int = 100  # linear-probe epochs
     seeds: str = "0,1,2"  # comma-separated training seeds; every table shows mean and s.d. over them
@@ -113,7 +115,8 @@ class Recipe(RecipeBase):
             teacher_options=teacher_options(self.teacher, self.teacher_epochs, self.teacher_pool_per_class),
             teacher_mode=self.teacher_mode, llm_backend=self.llm, llm_style=self.llm_style or None,
             llm_options=llm_options(self.llm, dataset, model=self.llm_model), max_words=self.max_words,
-            category_temperature=self.category_temperature, alpha=self.alpha, beta=self.beta, lr=self.lr,
+            category_temperature=self.category_temperature, alpha=self.alpha, beta=self.beta,
+            beta_reference=self.beta_reference or None, beta_world_size=self.beta_world_size, lr=self.lr,
             weight_decay=self.weight_decay, epochs=self.epochs, batch_size=self.batch_size,
             probe_epochs=self.probe_epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
             progress=False,

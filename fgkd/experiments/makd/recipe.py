@@ -76,6 +76,7 @@ class Recipe(RecipeBase):
     batch_size: int = 16
     lr: float = 0.01
     weight_decay: float = 5e-4
+    transforms: str = "fgkd"  # fgkd: square resize + crop; authors: RandomResizedCrop / shorter side + centre crop
     llm: str = "template"  # question writer: template | openai | file
     llm_style: str = "a"  # template style (questions do not depend on it; kept for the record)
     llm_model: str = ""  # openai model
@@ -128,7 +129,7 @@ class Recipe(RecipeBase):
             scorer=self.scorer, scorer_options=scorer_options(self.scorer, model=self.scorer_model,
                                                               oracle_noise=self.oracle_noise),
             alpha=self.alpha, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-            epochs=self.epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
+            transforms=self.transforms, epochs=self.epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
             progress=False,
         )
         return cfg.replace(**changes) if changes else cfg
