@@ -7,12 +7,14 @@ The way to pin an LLM's output in a repository: write it once with :func:`write_
 Formats:
 
 - descriptions, JSON: ``{"Class name": "description", ...}``;
-  CSV: a header with ``class`` and ``description`` columns.
+  CSV: a header with ``class`` (or ``class name``, the LEAD authors' ``text_description/output_*.csv``
+  of HuiGuanLab/LEAD-pp, read as they ship it) and ``description`` columns.
 - questions, JSON: a list, best first, of question strings or of objects with ``text`` and
   optionally ``affirmative``, ``negative``, ``attribute``, ``value`` and ``answers`` (a
   ``{class: 0|1}`` mapping, or a list aligned with a top-level ``classes`` list when the file is
   ``{"classes": [...], "questions": [...]}``); CSV: a header with a ``text`` (or ``question``)
-  column and optionally ``affirmative`` and ``negative``.
+  column and optionally ``affirmative`` and ``negative``; TXT: one question per line, best first
+  (the MaKD authors' question files, e.g. ``oxfordpets.txt``).
 """
 
 from __future__ import annotations
@@ -101,8 +103,9 @@ def _existing(path: str | os.PathLike, what: str) -> Path:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {path} does not exist")
-    if path.suffix.lower() not in (".json", ".csv"):
-        raise ValueError(f"{what} file {path} must end in .json or .csv")
+    allowed = (".json", ".csv", ".txt") if what == "questions" else (".json", ".csv")
+    if path.suffix.lower() not in allowed:
+        raise ValueError(f"{what} file {path} must end in {' or '.join(allowed)}")
     return path
 
 
@@ -116,9 +119,12 @@ def read_descriptions(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if path.suffix.lower() == ".csv":
         rows = _read_csv(path)
-        if rows and not {"class", "description"} <= set(rows[0]):
-            raise ValueError(f"{path}: the CSV header must have 'class' and 'description' columns")
-        return {r["class"]: r["description"] for r in rows}
+        header = set(rows[0]) if rows else set()
+        column = "class" if "class" in header else "class name"  # "class name": LEAD-pp's files
+        if rows and not {column, "description"} <= header:
+            raise ValueError(f"{path}: the CSV header must have a 'class' (or 'class name') and a "
+                             "'description' column")
+        return {r[column].strip(): r["description"].strip() for r in rows if (r.get(column) or "").strip()}
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ValueError(f"{path}: expected a JSON object {{class name: description}}")
@@ -129,12 +135,14 @@ def read_questions(path: str | os.PathLike, class_names: Sequence[str] | None = 
     """The questions of a file, in file order; ground-truth answers reordered to ``class_names``."""
     path = Path(path)
     file_classes: list[str] | None = None
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".txt":
+        items: list[Any] = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    elif path.suffix.lower() == ".csv":
         rows = _read_csv(path)
         column = "text" if rows and "text" in rows[0] else "question"
         if rows and column not in rows[0]:
             raise ValueError(f"{path}: the CSV header must have a 'text' or 'question' column")
-        items: list[Any] = [
+        items = [
             {k: r[k] for k in ("affirmative", "negative") if r.get(k)} | {"text": r[column]} for r in rows
         ]
     else:

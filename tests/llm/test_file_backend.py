@@ -94,3 +94,25 @@ def test_round_trip_of_template_output(tmp_path):
     pinned = get_llm("file", descriptions=tmp_path / "d.json", questions=tmp_path / "q.json")
     assert pinned.describe(world.class_names, max_words=40) == descriptions
     assert pinned.aspect_questions(world.class_names, n_generate=60, n_select=20) == questions
+
+
+def test_reads_the_lead_authors_description_csv_as_they_ship_it(tmp_path):
+    # HuiGuanLab/LEAD-pp text_description/output_bird.csv: header "class name,description", one
+    # quoted description per class; the random-label files add a trailing comma to every line.
+    path = tmp_path / "output_bird.csv"
+    path.write_text('class name,description,\n'
+                    'Black footed Albatross,"The Black-footed Albatross has dark plumage, a pale face.",\n'
+                    'Laysan Albatross,"A white head and body, dark wings.",\n', encoding="utf-8")
+    llm = get_llm("file", descriptions=str(path))
+    out = llm.describe(["Black footed Albatross", "Laysan Albatross"])
+    assert out["Black footed Albatross"] == "The Black-footed Albatross has dark plumage, a pale face."
+    assert out["Laysan Albatross"] == "A white head and body, dark wings."
+
+
+def test_reads_the_makd_authors_question_text_file(tmp_path):
+    path = tmp_path / "oxfordpets.txt"
+    path.write_text("Does the pet have long fur?\n\nIs the pet's face flat?\n", encoding="utf-8")
+    questions = get_llm("file", questions=str(path)).aspect_questions(["Persian", "Pug"], n_select=2)
+    assert [q.text for q in questions] == ["Does the pet have long fur?", "Is the pet's face flat?"]
+    with pytest.raises(ValueError, match=r"must end in \.json or \.csv"):
+        get_llm("file", descriptions=str(path))

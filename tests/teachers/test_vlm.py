@@ -121,6 +121,26 @@ def test_q_equals_softmax_of_plain_forward_logits(scorer):
             assert q[n, i] == pytest.approx(float(pair.softmax(0)[0]), abs=1e-5)
 
 
+def test_the_authors_prompt_mode_sends_the_bare_question_and_reads_only_yes_and_no(model_dir):
+    authors = get_scorer("vlm", model_id=str(model_dir), device="cpu", question_batch_size=2, prompt_mode="authors")
+    proc, model = authors.processor, authors.model
+    tok = proc.tokenizer
+    assert tok.convert_ids_to_tokens(authors.yes_ids) == ["Yes"] and tok.convert_ids_to_tokens(authors.no_ids) == ["No"]
+    assert authors.provenance["prompt_mode"] == "authors" and authors.provenance["prompt_template"] == "{question}"
+    image = _images(1)[0]
+    q = authors.score([image], QUESTIONS[:2])
+    for i, question in enumerate(QUESTIONS[:2]):  # an independent forward: "<image>\n{question}" as the user turn
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        inputs = proc(text=proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False),
+                      images=image, return_tensors="pt")
+        with torch.no_grad():
+            z = model(**inputs).logits[0, -1].double()
+        yes, no = tok.convert_tokens_to_ids("Yes"), tok.convert_tokens_to_ids("No")
+        assert q[0, i] == pytest.approx(float(torch.stack([z[yes], z[no]]).softmax(0)[0]), abs=1e-5)
+    with pytest.raises(ValueError, match="prompt_mode"):
+        VlmConfig(model_id="x", prompt_mode="chat")
+
+
 def test_batched_equals_naive(scorer):
     images = _images(3, seed=1)
     batched = scorer.score(images, QUESTIONS, batched=True)

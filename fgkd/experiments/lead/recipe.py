@@ -59,6 +59,7 @@ class Recipe(RecipeBase):
     queue_size: int = 65536  # MoCo negatives K
     moco_momentum: float = 0.999  # m of the key encoder's EMA
     proj_hidden_dim: int = 0  # projection head width; 0 = the backbone's feature dimension (MoCo v2)
+    proj_head: str = "lead"  # lead: the supplement's FC-ReLU-FC-ReLU-FC-BN; mocov2: LEAD-pp's Linear-ReLU-Linear
     teacher: str = "ViT-B-16/openai"  # CLIP teacher: embedded-S/M/L or an open_clip ARCH/TAG
     teacher_mode: str = "online"  # online: teacher on each query view (paper); cached: once per image
     teacher_epochs: int = 0  # embedded teachers: training epochs; 0 = the teacher's default
@@ -110,6 +111,7 @@ class Recipe(RecipeBase):
             dataset=dataset, dataset_options=options, image_size=self.image_size,
             backbone=self.backbone, pretrained=self.pretrained, small_input=self.small_input,
             proj_dim=teacher_embed_dim(self.teacher), proj_hidden_dim=self.proj_hidden_dim or None,
+            proj_head=self.proj_head,
             queue_size=self.queue_size, moco_momentum=self.moco_momentum, moco_temperature=self.moco_temperature,
             teacher=self.teacher,
             teacher_options=teacher_options(self.teacher, self.teacher_epochs, self.teacher_pool_per_class),

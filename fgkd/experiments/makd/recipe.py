@@ -40,15 +40,17 @@ def llm_options(backend: str, *, model: str = "", questions_file: str = "", seed
     return {"seed": int(seed)} if backend == "template" and seed else {}
 
 
-def scorer_options(scorer: str, *, model: str = "", oracle_noise: float = 1.0) -> dict[str, Any]:
-    """``MakdConfig.scorer_options``: the CLIP teacher (``clip``), the model id (``vlm``) or the
-    oracle's logit-space noise sigma (``oracle``; world ground truth, not a model)."""
+def scorer_options(scorer: str, *, model: str = "", oracle_noise: float = 1.0,
+                   prompt_mode: str = "fgkd") -> dict[str, Any]:
+    """``MakdConfig.scorer_options``: the CLIP teacher (``clip``), the model id and prompt mode
+    (``vlm``) or the oracle's logit-space noise sigma (``oracle``; world ground truth, not a model)."""
     if scorer == "clip":
         return {"teacher": model} if model else {}
     if scorer == "vlm":
         if not model:
             raise ValueError("the vlm scorer needs a model id (scorer_model), e.g. 'OpenGVLab/InternVL3-8B-hf'")
-        return {"model_id": model}
+        # the default mode is left out, so runs stored before the option keep their keys
+        return {"model_id": model, **({"prompt_mode": prompt_mode} if prompt_mode != "fgkd" else {})}
     if scorer == "oracle":
         if not (isinstance(oracle_noise, (int, float)) and oracle_noise >= 0):
             raise ValueError(f"oracle_noise={oracle_noise!r} must be a number >= 0")
@@ -86,6 +88,7 @@ class Recipe(RecipeBase):
     num_aspects: int = 50  # Q
     scorer: str = "clip"  # P(yes) source: clip | vlm | oracle
     scorer_model: str = "embedded-M"  # clip: teacher name; vlm: model id
+    scorer_prompt: str = "fgkd"  # vlm: fgkd (yes/no instruction, every answer spelling) | authors ("Yes"/"No" ids only)
     oracle_noise: float = 1.0  # oracle scorer only: sigma of the logit noise
     alpha: float = 1.0  # weight of the aspect loss
     seeds: str = "0"  # comma-separated training seeds; tables average over them
@@ -127,7 +130,8 @@ class Recipe(RecipeBase):
             llm_options=llm_options(self.llm, model=self.llm_model, questions_file=self.questions_file),
             n_generate=self.n_generate, n_select=self.n_select, num_aspects=self.num_aspects,
             scorer=self.scorer, scorer_options=scorer_options(self.scorer, model=self.scorer_model,
-                                                              oracle_noise=self.oracle_noise),
+                                                              oracle_noise=self.oracle_noise,
+                                                              prompt_mode=self.scorer_prompt),
             alpha=self.alpha, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             transforms=self.transforms, epochs=self.epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
             progress=False,

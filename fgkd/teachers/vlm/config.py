@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+PROMPT_MODES = ("fgkd", "authors")
+AUTHORS_PROMPT = "{question}"  # the MaKD authors send "<image>\n{question}" through the chat template
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class VlmConfig:
         trust_remote_code: allow remote-code checkpoints (e.g. the original InternVL2-8B). Only for
             repositories you trust.
         revision: model revision (branch, tag or commit) to load.
+        prompt_mode: ``"fgkd"``: ``prompt_template`` and P(yes) over every case / leading-space
+            spelling of yes and no; ``"authors"``: the MaKD authors' form (their
+            ``internvl_logits``): the bare question after the image, and only the token ids of
+            "Yes" and "No" read at the answer's first token.
     """
 
     model_id: str
@@ -36,8 +42,13 @@ class VlmConfig:
     local_files_only: bool = True
     trust_remote_code: bool = False
     revision: str | None = None
+    prompt_mode: str = "fgkd"
 
     def __post_init__(self) -> None:
+        if self.prompt_mode not in PROMPT_MODES:
+            raise ValueError(f"prompt_mode={self.prompt_mode!r} is not one of {PROMPT_MODES}")
+        if self.prompt_mode == "authors":
+            object.__setattr__(self, "prompt_template", AUTHORS_PROMPT)
         if not isinstance(self.model_id, str) or not self.model_id.strip():
             raise ValueError(f"model_id must be a non-empty model id or folder, got {self.model_id!r}")
         if self.dtype not in DTYPES:

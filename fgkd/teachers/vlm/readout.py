@@ -38,8 +38,23 @@ def answer_token_ids(tokenizer, word: str) -> list[int]:
     return sorted(ids)
 
 
-def yes_no_token_ids(tokenizer) -> tuple[list[int], list[int]]:
-    """``(yes_ids, no_ids)`` for the tokenizer; the two sets must not overlap."""
+def exact_token_id(tokenizer, word: str) -> int:
+    """The id of the single token that is exactly ``word`` (no case or space variants): what the
+    MaKD authors read ("Yes", "No"). Raises ``ValueError`` when the vocabulary has no such token."""
+    encoded = list(tokenizer.encode(word, add_special_tokens=False))
+    while len(encoded) > 1 and not tokenizer.decode(encoded[:1]).strip():
+        encoded = encoded[1:]
+    if len(encoded) != 1 or tokenizer.decode(encoded).strip() != word:
+        raise ValueError(f"the tokenizer {type(tokenizer).__name__} has no single token {word!r} (it encodes to "
+                         f"{encoded}); use prompt_mode='fgkd', which reads every spelling of the answer")
+    return int(encoded[0])
+
+
+def yes_no_token_ids(tokenizer, exact: bool = False) -> tuple[list[int], list[int]]:
+    """``(yes_ids, no_ids)`` for the tokenizer; the two sets must not overlap. ``exact``: only the
+    tokens "Yes" and "No" (the MaKD authors' readout)."""
+    if exact:
+        return [exact_token_id(tokenizer, "Yes")], [exact_token_id(tokenizer, "No")]
     yes, no = (answer_token_ids(tokenizer, w) for w in ANSWER_WORDS)
     if set(yes) & set(no):
         raise ValueError(f"yes ids {yes} and no ids {no} overlap; the tokenizer cannot tell them apart")

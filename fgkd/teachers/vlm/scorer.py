@@ -64,7 +64,8 @@ class VlmAspectScorer:
     def __init__(self, model_id: str, **options: Any):
         self.config = VlmConfig(model_id=model_id, **options)
         self.model, self.processor = load_vlm(self.config)
-        self.yes_ids, self.no_ids = yes_no_token_ids(self.processor.tokenizer)
+        self.yes_ids, self.no_ids = yes_no_token_ids(self.processor.tokenizer,
+                                                     exact=self.config.prompt_mode == "authors")
         self._runner = _Runner(self.model, self.processor, self.config.question_batch_size)
         self._warned_fallback = False
 
@@ -88,6 +89,7 @@ class VlmAspectScorer:
             "chat_template_hash": stable_hash(template) if template else None,
             "yes_token_ids": self.yes_ids,
             "no_token_ids": self.no_ids,
+            "prompt_mode": self.config.prompt_mode,
             "readout": "sigmoid(logsumexp(z[yes ids]) - logsumexp(z[no ids])) at the answer's first token",
         }
 
