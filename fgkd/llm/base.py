@@ -101,10 +101,13 @@ class LLM(abc.ABC):
         n_generate: int = 100,
         n_select: int = 50,
         num_images: int | None = None,
+        rank: bool = False,
     ) -> list[AspectQuestion]:
         """``n_select`` yes/no aspect questions, best first, chosen from ``n_generate`` candidates.
 
         ``num_images`` is the dataset size M of MaKD's prompt; backends that do not prompt ignore it.
+        ``rank``: a chat backend asks, in a further turn, for the selected questions ranked by the
+        importance of their aspect (MaKD section 4.3, Figure 2); other backends' lists are ranked already.
         """
 
     def __repr__(self) -> str:
@@ -150,11 +153,14 @@ class ChatLLM(LLM):
         n_generate: int = 100,
         n_select: int = 50,
         num_images: int | None = None,
+        rank: bool = False,
     ) -> list[AspectQuestion]:
         """MaKD's two-step prompt: generate ``n_generate`` questions, then select ``n_select``.
 
         The selection reply's order is the ranking (the model is asked for the most relevant
-        first), so the top-k ablation takes a prefix. ``num_images`` fills the paper's "and M
+        first), so the top-k ablation takes a prefix; with ``rank`` a third turn asks for the
+        selected questions ranked by importance (section 4.3) and that order is the ranking (it
+        must hold exactly the selected questions). ``num_images`` fills the paper's "and M
         images" clause. A generation reply with fewer than ``n_generate`` (but at least
         ``n_select``) distinct questions only warns, since models often stop a few short of 100.
         """
@@ -182,4 +188,17 @@ class ChatLLM(LLM):
                 f"the model selected {len(selected)} distinct questions, fewer than "
                 f"n_select={n_select}. Reply starts: {selected_reply[:200]!r}"
             )
-        return [AspectQuestion.from_text(text) for text in selected[:n_select]]
+        selected = selected[:n_select]
+        if rank:
+            ranking = prompts.makd_rank_messages(select, selected_reply, len(selected))
+            ranked_reply = self.chat([ranking])[0]
+            ranked = parse_question_list(ranked_reply)
+            if sorted(ranked) != sorted(selected):
+                missing = sorted(set(selected) - set(ranked))[:3]
+                extra = sorted(set(ranked) - set(selected))[:3]
+                raise LLMReplyError(
+                    f"the ranking reply does not hold exactly the {len(selected)} selected questions "
+                    f"(missing {missing}, not selected {extra}). Reply starts: {ranked_reply[:200]!r}"
+                )
+            selected = ranked
+        return [AspectQuestion.from_text(text) for text in selected]

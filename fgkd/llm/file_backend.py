@@ -86,6 +86,7 @@ class FileLLM(LLM):
         n_generate: int = 100,
         n_select: int = 50,
         num_images: int | None = None,  # unused: the questions are already written
+        rank: bool = False,  # unused: the list is ranked already
     ) -> list[AspectQuestion]:
         names = validate_class_names(class_names)
         validate_question_counts(n_generate, n_select)

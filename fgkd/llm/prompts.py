@@ -75,5 +75,22 @@ def makd_select_messages(
     ]
 
 
+MAKD_RANK = (
+    "Rank these {n_select} questions by the importance of the aspect each asks about for telling the "
+    "classes apart, the most important first. Reply with the same questions, one per line, numbered."
+)
+
+
+def makd_rank_messages(select_messages: Sequence[Message], select_reply: str, n_select: int) -> list[Message]:
+    """MaKD's ranking turn (section 4.3: the LLM "ranks them based on the importance of each
+    aspect"): the selection conversation, its reply, then the request to rank the selected questions.
+    The paper gives no wording for it; this is fgkd's."""
+    return [
+        *select_messages,
+        {"role": "assistant", "content": select_reply},
+        {"role": "user", "content": MAKD_RANK.format(n_select=n_select)},
+    ]
+
+
 def _article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

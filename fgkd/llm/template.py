@@ -345,6 +345,7 @@ class TemplateLLM(LLM):
         n_generate: int = 100,
         n_select: int = 50,
         num_images: int | None = None,  # unused: no prompt is written
+        rank: bool = False,  # unused: the list is ranked already
     ) -> list[AspectQuestion]:
         """``n_select`` questions ranked by discrimination and distinctness (module docstring).
 

@@ -79,7 +79,7 @@ class MakdConfig(RunConfig):
 
     family: ClassVar[str] = "makd"
     method: ClassVar[str] = "makd"
-    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"transforms"})
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"transforms", "rank_questions"})
     __hash__ = RunConfig.__hash__
 
     # --- data
@@ -102,6 +102,7 @@ class MakdConfig(RunConfig):
     n_generate: int = 100  # N questions generated (section 3.1)
     n_select: int = 50  # questions the LLM selects and ranks; fixed so every Q below is a prefix of one list
     num_aspects: int = 50  # Q; the top-Q prefix of the ranked list (Figure 2: 10, 20, 30, 50)
+    rank_questions: bool = False  # a further LLM turn ranks the selected questions by importance (section 4.3)
     scorer: str = "vlm"  # fgkd.scorers.get_scorer name: vlm | clip | oracle
     scorer_options: dict = field(default_factory=dict)
     alpha: float = 1.0  # weight of the aspect loss (Table 3c; the paper gives no single default)
@@ -268,7 +269,9 @@ def aspect_questions(cfg: MakdConfig, dataset: Any) -> list[Any]:
     from fgkd.llm import llm_for
 
     llm = llm_for(cfg.llm_backend, cfg.llm_style, cfg.llm_options, dataset)
-    return list(llm.aspect_questions(list(dataset.classes), n_generate=cfg.n_generate, n_select=cfg.n_select))
+    # num_images: the prompt's "C classes and M images" (section 3.1), M the training split's size
+    return list(llm.aspect_questions(list(dataset.classes), n_generate=cfg.n_generate, n_select=cfg.n_select,
+                                     num_images=len(dataset), rank=cfg.rank_questions))
 
 
 def scorer_targets(cfg: MakdConfig, scorer: Any, dataset: Any, split: str, questions: list[Any]) -> np.ndarray:

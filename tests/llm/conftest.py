@@ -34,6 +34,10 @@ def canned_reply(messages: list[dict], max_questions: int | None = None) -> str:
         # Ranked from the end of the generated list, in markdown bullets with bold.
         lines += [f"- **Does the bird have feature number {i}?**" for i in reversed(range(100 - q, 100))]
         return "\n".join(lines)
+    if re.search(r"Rank these (\d+) questions", last):
+        # The selection (the previous assistant turn) re-ordered: lowest feature number first.
+        numbers = sorted(int(n) for n in re.findall(r"feature number (\d+)", messages[-2]["content"]))
+        return "\n".join(f"{i + 1}. Does the bird have feature number {n}?" for i, n in enumerate(numbers))
     return "I do not know."
 
 

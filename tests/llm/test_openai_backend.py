@@ -152,6 +152,31 @@ def test_aspect_questions_two_step_conversation(fake_openai, key):
     assert questions[0].answers is None and questions[0].attribute is None
 
 
+def test_the_ranking_turn_orders_the_selected_questions_by_importance(fake_openai, key):
+    llm = make_llm(fake_openai)
+    questions = llm.aspect_questions(CLASSES, n_generate=100, n_select=10, num_images=5994, rank=True)
+    assert len(fake_openai.hits) == 3
+    select, ranking = (h["body"]["messages"] for h in fake_openai.hits[1:])
+    assert ranking[:4] == select and ranking[4]["role"] == "assistant"
+    assert ranking[5]["content"].startswith("Rank these 10 questions by the importance")
+    assert [q.text for q in questions] == [f"Does the bird have feature number {i}?" for i in range(90, 100)]
+
+
+def test_a_ranking_that_loses_questions_is_refused(fake_openai, key, monkeypatch):
+    llm = make_llm(fake_openai)
+    real_chat = type(llm).chat
+
+    def chat(self, conversations):
+        replies = real_chat(self, conversations)
+        if "Rank these" in conversations[0][-1]["content"]:
+            return ["1. Does the bird have feature number 95?"]
+        return replies
+
+    monkeypatch.setattr(type(llm), "chat", chat)
+    with pytest.raises(LLMError, match="does not hold exactly the 10 selected questions"):
+        llm.aspect_questions(CLASSES, n_generate=100, n_select=10, rank=True)
+
+
 def test_more_selected_than_generated_is_rejected_before_any_request(fake_openai, key):
     with pytest.raises(ValueError, match="n_select=20 > n_generate=10"):
         make_llm(fake_openai).aspect_questions(CLASSES, n_generate=10, n_select=20)

@@ -86,6 +86,7 @@ class Recipe(RecipeBase):
     n_generate: int = 100  # N questions generated
     n_select: int = 50  # questions selected and ranked; every Q is a prefix of this list
     num_aspects: int = 50  # Q
+    rank_questions: bool = False  # chat LLMs: a further turn ranks the selected questions by importance
     scorer: str = "clip"  # P(yes) source: clip | vlm | oracle
     scorer_model: str = "embedded-M"  # clip: teacher name; vlm: model id
     scorer_prompt: str = "fgkd"  # vlm: fgkd (yes/no instruction, every answer spelling) | authors ("Yes"/"No" ids only)
@@ -129,6 +130,7 @@ class Recipe(RecipeBase):
             llm_backend=self.llm, llm_style=(self.llm_style or None) if self.llm == "template" else None,
             llm_options=llm_options(self.llm, model=self.llm_model, questions_file=self.questions_file),
             n_generate=self.n_generate, n_select=self.n_select, num_aspects=self.num_aspects,
+            rank_questions=self.rank_questions,
             scorer=self.scorer, scorer_options=scorer_options(self.scorer, model=self.scorer_model,
                                                               oracle_noise=self.oracle_noise,
                                                               prompt_mode=self.scorer_prompt),
