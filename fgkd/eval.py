@@ -1,7 +1,8 @@
 """Evaluation of frozen representations (LEAD supplement, section 10), DINO style: extract features
 once, then pure functions on tensors.
 
-- ``linear_probe``: a linear classifier trained on frozen, standardised features -> Top-1/Top-5.
+- ``linear_probe``: a linear classifier trained on frozen features -> Top-1/Top-5 (fgkd's fast
+  protocol or LEAD-pp's; final, best-on-test and validation-selected epochs).
 - ``topk_accuracy`` / ``class_accuracy``: Top-k of a classifier's logits (MaKD: class logits only).
 - ``retrieval_metrics``: each test image queries all others by cosine similarity (leave-one-out,
   no training) -> Rank-1, Rank-5, mAP.
@@ -75,8 +76,12 @@ def extract_features(
     return torch.cat(feats), torch.cat(labels)
 
 
+PROBE_NORMALISATIONS = ("standardise", "l2")
+PROBE_SCHEDULES = ("cosine", "steps")
+
+
 def linear_probe(
-    train_features: torch.Tensor,
+    train_features: torch.Tensor | Callable[[int], torch.Tensor],
     train_labels: torch.Tensor,
     test_features: torch.Tensor,
     test_labels: torch.Tensor,
@@ -89,43 +94,88 @@ def linear_probe(
     num_classes: int | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    normalise: str = "standardise",
+    schedule: str = "cosine",
+    milestones: tuple[float, ...] = (0.6, 0.8),
+    val_features: torch.Tensor | None = None,
+    val_labels: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Top-1/Top-5 (percent) of a linear classifier trained on frozen features.
 
-    Features are standardised with the training mean and standard deviation (so one learning rate
-    suits every backbone); the classifier is trained with SGD + momentum and a cosine learning-rate
-    schedule on cross-entropy. ``batch_size=None`` is full-batch. Deterministic for a given seed.
+    Two protocols:
+
+    - fgkd's fast one (the defaults): features standardised with the training mean and standard
+      deviation (so one learning rate suits every backbone), SGD + momentum with a cosine schedule
+      per step, the same features every epoch.
+    - LEAD-pp's ``linear_probing.py``: ``normalise="l2"`` (unit-norm features), ``lr=30``,
+      ``batch_size=256``, ``schedule="steps"`` (lr x 0.1 at ``milestones`` of the epochs: 60 and 80
+      of 100), and ``train_features`` a callable ``epoch -> [N_train, F]`` that encodes a fresh
+      RandomResizedCrop + flip view of every training image each epoch.
+
+    Returned: ``top1``/``top5`` of the final epoch; ``top1_best``/``top5_best`` and ``best_epoch``:
+    the best test Top-1 over the epochs, which is what LEAD-pp and MoCo's ``main_lincls`` report
+    (a choice made on the test set); with ``val_features``/``val_labels`` (held out of training),
+    ``top1_selected``/``top5_selected`` and ``selected_epoch``: the test accuracy at the epoch of
+    the best validation Top-1, an honest model selection. Deterministic for a given seed.
 
     Args:
-        train_features, test_features: [N_train, F], [N_test, F].
+        train_features, test_features: [N_train, F] (or a callable, above), [N_test, F].
         train_labels, test_labels: [N_train], [N_test] int class indices.
         num_classes: C (default: 1 + the largest label seen).
     """
-    if train_features.shape[0] != train_labels.shape[0] or test_features.shape[0] != test_labels.shape[0]:
-        raise ValueError("features and labels must have the same number of rows")
-    if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"train and test features differ in dimension: {train_features.shape[1]} vs "
-                         f"{test_features.shape[1]}")
+    if normalise not in PROBE_NORMALISATIONS or schedule not in PROBE_SCHEDULES:
+        raise ValueError(f"normalise must be one of {PROBE_NORMALISATIONS} and schedule one of "
+                         f"{PROBE_SCHEDULES}, got {normalise!r} and {schedule!r}")
     if epochs < 1 or lr <= 0:
         raise ValueError(f"epochs must be >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
+    features_of = train_features if callable(train_features) else (lambda epoch: train_features)
+    first = features_of(0)
+    if first.shape[0] != train_labels.shape[0] or test_features.shape[0] != test_labels.shape[0]:
+        raise ValueError("features and labels must have the same number of rows")
+    if first.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train and test features differ in dimension: {first.shape[1]} vs "
+                         f"{test_features.shape[1]}")
+    if (val_features is None) != (val_labels is None):
+        raise ValueError("give both val_features and val_labels, or neither")
     c = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
-    x_train = train_features.float().to(device)
-    mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
-    x_train = (x_train - mean) / std  # [N_train, F]
-    x_test = (test_features.float().to(device) - mean) / std  # [N_test, F]
+    if normalise == "standardise":
+        x0 = first.float().to(device)
+        mean, std = x0.mean(0), x0.std(0).clamp(min=1e-6)
+
+        def prepare(x: torch.Tensor) -> torch.Tensor:
+            return (x.float().to(device) - mean) / std
+    else:
+        def prepare(x: torch.Tensor) -> torch.Tensor:
+            return F.normalize(x.float().to(device), dim=1)
+
+    fixed = None if callable(train_features) else prepare(first)  # [N_train, F], the same every epoch
+    x_test = prepare(test_features)  # [N_test, F]
+    x_val = prepare(val_features) if val_features is not None else None
     y_train = train_labels.long().to(device)
 
     gen = torch.Generator().manual_seed(seed)
-    head = nn.Linear(x_train.shape[1], c).to(device)
+    head = nn.Linear(first.shape[1], c).to(device)
     with torch.no_grad():  # seeded init independent of the global RNG
         head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.01)
         head.bias.zero_()
-    n = x_train.shape[0]
+    n = first.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     steps_per_epoch = -(-n // bs)
     opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    for _ in range(epochs):
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    else:  # per epoch, as linear_probing.py's adjust_learning_rate
+        steps = sorted({max(1, round(m * epochs)) for m in milestones})
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[s * steps_per_epoch for s in steps], gamma=0.1)
+    test_y = test_labels.long().cpu()
+    best = {"top1": -1.0}
+    selected, best_val = {}, -1.0
+    final: dict[str, float] = {}
+    for epoch in range(epochs):
+        if fixed is not None:
+            x_train = fixed
+        else:  # a fresh augmented view of every training image each epoch
+            x_train = prepare(first if epoch == 0 else features_of(epoch))
         order = torch.randperm(n, generator=gen).to(device)
         for i in range(0, n, bs):
             idx = order[i : i + bs]
@@ -134,10 +184,20 @@ def linear_probe(
             loss.backward()
             opt.step()
             sched.step()
-    with torch.no_grad():
-        logits = head(x_test)  # [N_test, C]
-    return topk_accuracy(logits.cpu(), test_labels.long().cpu(), (1, 5))
-
+        with torch.no_grad():
+            final = topk_accuracy(head(x_test).cpu(), test_y, (1, 5))  # [N_test, C] -> percent
+            if final["top1"] > best["top1"]:  # the first epoch reaching the best keeps it
+                best = {**final, "epoch": epoch + 1}
+            if x_val is not None:
+                val = topk_accuracy(head(x_val).cpu(), val_labels.long().cpu(), (1,))["top1"]
+                if val > best_val:
+                    best_val, selected = val, {**final, "epoch": epoch + 1, "val_top1": val}
+    out = {"top1": final["top1"], "top5": final["top5"], "top1_best": best["top1"], "top5_best": best["top5"],
+           "best_epoch": float(best["epoch"])}
+    if selected:
+        out.update(top1_selected=selected["top1"], top5_selected=selected["top5"],
+                   selected_epoch=float(selected["epoch"]), val_top1=selected["val_top1"])
+    return out
 
 
 @torch.no_grad()

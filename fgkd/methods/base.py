@@ -30,9 +30,15 @@ from fgkd.config import Config, check
 from fgkd.io import stable_hash
 from fgkd.train.engine import Method
 
-RUNTIME_FIELDS = frozenset({"device", "num_workers", "progress", "data_root", "amp", "channels_last", "threads"})
+RUNTIME_FIELDS = frozenset({"device", "num_workers", "progress", "data_root", "amp", "channels_last", "threads",
+                            "probe_report"})
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
+PROBES = ("fast", "authors")
+PROBE_REPORTS = ("final", "best", "selected")
+REPORTED_PROBE_KEYS = {"final": ("top1", "top5"), "best": ("top1_best", "top5_best"),
+                       "selected": ("top1_selected", "top5_selected")}
+SSL_HASHED_WHEN_SET = frozenset({"probe", "validation_fraction"})  # added after runs were stored
 
 
 class RunConfig(Config):
@@ -118,6 +124,7 @@ class SSLConfig(RunConfig):
     """
 
     family: ClassVar[str] = "lead"
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = SSL_HASHED_WHEN_SET
     __hash__ = RunConfig.__hash__  # set in the body, so the dataclass keeps it
 
     # --- data
@@ -137,6 +144,17 @@ class SSLConfig(RunConfig):
     probe_lr: float = 0.1
     probe_batch_size: int = 256
     probe_weight_decay: float = 0.0
+    # fast: fgkd's (standardised features extracted once, the probe_* settings, cosine); authors:
+    # LEAD-pp's linear_probing.py (L2-normalised features of a fresh RandomResizedCrop + flip view
+    # each epoch, lr 30, batch 256, x0.1 at 60 % and 80 % of probe_epochs)
+    probe: str = "fast"
+    # > 0: this share of each class of the training split is held out of the probe (seeded) and
+    # picks its epoch: metrics top1_selected / top5_selected (honest model selection)
+    validation_fraction: float = 0.0
+    # which probe accuracy the tables report as Top-1/Top-5 (metrics.json holds all): final (the
+    # last epoch), best (the best test epoch, as LEAD-pp and MoCo report) or selected (the epoch the
+    # validation split picked); a read-out, not part of the run's identity
+    probe_report: str = "final"
     # --- runtime
     num_workers: int = 4
     # CPU intra-op threads that train and evaluate the run (fgkd.determinism): fixed, so the
@@ -157,6 +175,13 @@ class SSLConfig(RunConfig):
         check(self.probe_lr > 0, n, "probe_lr", self.probe_lr, "must be > 0")
         check(self.probe_batch_size >= 1, n, "probe_batch_size", self.probe_batch_size, "must be >= 1")
         check(self.probe_weight_decay >= 0, n, "probe_weight_decay", self.probe_weight_decay, "must be >= 0")
+        check(self.probe in PROBES, n, "probe", self.probe, f"choose one of {PROBES}")
+        check(self.probe_report in PROBE_REPORTS, n, "probe_report", self.probe_report,
+              f"choose one of {PROBE_REPORTS}")
+        check(self.probe_report != "selected" or self.validation_fraction > 0, n, "probe_report",
+              self.probe_report, "'selected' needs validation_fraction > 0 (the split that selects)")
+        check(0 <= self.validation_fraction < 0.5, n, "validation_fraction", self.validation_fraction,
+              "must be in [0, 0.5): the share of each class held out to pick the probe's epoch")
 
     def hash_dict(self) -> dict[str, Any]:
         return {**super().hash_dict(), "method": self.method}
@@ -233,15 +258,59 @@ class SSLMethod(Method):
         cfg = self.cfg
         train, test = arrays("train"), arrays("test")
         num_classes = int(max(train["labels"].max(), test["labels"].max())) + 1
-        probe = linear_probe(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
-                             torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
-                             epochs=cfg.probe_epochs, lr=cfg.probe_lr, batch_size=cfg.probe_batch_size,
+        labels = torch.from_numpy(train["labels"])
+        keep, held = self.validation_split(train["labels"])
+        val = {}
+        if len(held):
+            val = {"val_features": torch.from_numpy(train["features"][held]), "val_labels": labels[held]}
+        features: Any = torch.from_numpy(train["features"][keep])
+        options: dict[str, Any] = {"lr": cfg.probe_lr, "batch_size": cfg.probe_batch_size}
+        if cfg.probe == "authors":
+            features = self._augmented_train_features(keep, torch.from_numpy(train["features"][keep]))
+            options = {"lr": 30.0, "batch_size": 256, "normalise": "l2", "schedule": "steps", "milestones": (0.6, 0.8)}
+        probe = linear_probe(features, labels[keep], torch.from_numpy(test["features"]),
+                             torch.from_numpy(test["labels"]), epochs=cfg.probe_epochs,
                              weight_decay=cfg.probe_weight_decay, num_classes=num_classes, seed=cfg.seed,
-                             device=self.device)
+                             device=self.device, **options, **val)
         retrieval = retrieval_metrics(torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]))
         # DINO-style weighted kNN (k 20, T 0.07): the cheap check beside the probe, no training
         knn = knn_classifier(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
                              torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
                              num_classes=num_classes)
-        return {"top1": probe["top1"], "top5": probe["top5"], **retrieval, "knn_top1": knn["top1"],
-                "knn_top5": knn["top5"]}
+        return {**probe, **retrieval, "knn_top1": knn["top1"], "knn_top5": knn["top5"]}
+
+    def validation_split(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(kept, held_out)`` row indices of the training split: ``validation_fraction`` of each
+        class held out, chosen by a generator seeded by ``(run seed, class)``; none when 0."""
+        from fgkd.data.subsets import class_permutations
+
+        if self.cfg.validation_fraction <= 0:
+            return np.arange(len(labels)), np.zeros(0, dtype=np.int64)
+        held = []
+        for _, order in sorted(class_permutations(labels, seed=self.cfg.seed).items()):
+            k = min(max(1, round(self.cfg.validation_fraction * len(order))), len(order) - 1)
+            held += order[:k].tolist()
+        held = np.sort(np.asarray(held, dtype=np.int64))
+        return np.setdiff1d(np.arange(len(labels)), held), held
+
+    def _augmented_train_features(self, rows: np.ndarray, first: torch.Tensor) -> Callable[[int], torch.Tensor]:
+        """LEAD-pp's probe input: each epoch, the frozen backbone (eval mode) on a fresh
+        RandomResizedCrop + flip view of each training image; epoch 0 of the stored test-transform
+        features is replaced too (seeded per epoch, so the probe is deterministic)."""
+        from torch.utils.data import Subset
+        from torchvision import transforms as T
+
+        from fgkd.data.splits import load_split
+        from fgkd.data.transforms import normalize
+        from fgkd.eval import extract_features
+        from fgkd.train.engine import derive_seed
+
+        cfg = self.cfg
+        view = T.Compose([T.RandomResizedCrop(cfg.image_size), T.RandomHorizontalFlip(), T.ToTensor(), normalize()])
+        data = Subset(load_split(cfg, "train", view), rows.tolist())
+
+        def features(epoch: int) -> torch.Tensor:
+            torch.manual_seed(derive_seed(cfg.seed, "probe-view", epoch) % 2**63)
+            return extract_features(self.module, data, batch_size=256, device=self.device, num_workers=0)[0]
+
+        return features

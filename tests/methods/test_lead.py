@@ -149,6 +149,41 @@ def test_evaluate_probes_and_retrieves_on_features():
 
     method = make_method(lead_config(method="moco", probe_epochs=20))
     metrics = method.evaluate(features)
-    assert set(metrics) == {"top1", "top5", "R-1", "R-5", "mAP", "knn_top1", "knn_top5"}
+    # the final probe epoch, and the best test epoch as LEAD-pp and MoCo's main_lincls report it
+    assert set(metrics) == {"top1", "top5", "top1_best", "top5_best", "best_epoch", "R-1", "R-5", "mAP",
+                            "knn_top1", "knn_top5"}
     assert metrics["knn_top1"] > 90  # separable classes: the neighbours agree
     assert metrics["top1"] > 90 and metrics["mAP"] > 90
+
+
+def test_a_validation_split_picks_the_probe_epoch_and_the_authors_probe_reencodes_views():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 5
+
+    def features(split):
+        labels = np.repeat(np.arange(4), 10)
+        return {"features": (centres[labels] + rng.normal(size=(40, 8))).astype(np.float32), "labels": labels}
+
+    method = make_method(lead_config(method="moco", probe_epochs=8, validation_fraction=0.2))
+    keep, held = method.validation_split(np.repeat(np.arange(4), 10))
+    assert len(held) == 8 and np.bincount(np.repeat(np.arange(4), 10)[held]).tolist() == [2, 2, 2, 2]
+    assert not set(keep) & set(held) and len(keep) + len(held) == 40
+    metrics = method.evaluate(features)
+    assert {"top1_selected", "top5_selected", "selected_epoch", "val_top1"} <= set(metrics)
+    # the authors' probe: a fresh augmented view of every training image per epoch, through the backbone
+    authors = _built(lead_config(method="moco", probe_epochs=3, probe="authors"))
+    calls = []
+    real = authors._augmented_train_features
+
+    def counting(rows, first):
+        fn = real(rows, first)
+        return lambda epoch: calls.append(epoch) or fn(epoch)
+
+    authors._augmented_train_features = counting
+    out = authors.evaluate(lambda split: {"features": np.asarray(authors.extract(split)["features"]),
+                                          "labels": authors.extract(split)["labels"]})
+    assert calls == [0, 1, 2] and 0 <= out["top1"] <= 100
+    # new options leave the keys of runs that do not use them alone
+    base = lead_config(method="moco")
+    assert "probe" not in base.hash_dict() and lead_config(method="moco", probe="authors").config_hash() != \
+        base.config_hash()

@@ -74,6 +74,9 @@ class Recipe(RecipeBase):
     beta_world_size: int = 1  # processes the authors split the batch over (LEAD-pp's run script: 2)
     category_temperature: float = 0.02  # T of p_t and p_s (distributions over the categories)
     probe_epochs: int = 100  # linear-probe epochs
+    probe: str = "fast"  # fast: fgkd's (standardised, cosine); authors: LEAD-pp's (L2, lr 30, steps, fresh views)
+    validation_fraction: float = 0.0  # share of each class held out of the probe to pick its epoch
+    probe_report: str = "final"  # Top-1 in the tables: final | best (best test epoch, as the authors) | selected
     seeds: str = "0,1,2"  # comma-separated training seeds; every table shows mean and s.d. over them
     device: str = "auto"  # auto | cpu | cuda (not part of a run's identity)
     num_workers: int = 4  # data-loader workers (not part of a run's identity)
@@ -120,7 +123,8 @@ class Recipe(RecipeBase):
             category_temperature=self.category_temperature, alpha=self.alpha, beta=self.beta,
             beta_reference=self.beta_reference or None, beta_world_size=self.beta_world_size, lr=self.lr,
             weight_decay=self.weight_decay, epochs=self.epochs, batch_size=self.batch_size,
-            probe_epochs=self.probe_epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
+            probe_epochs=self.probe_epochs, probe=self.probe, validation_fraction=self.validation_fraction,
+            probe_report=self.probe_report, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
             progress=False,
         )
         return cfg.replace(**changes) if changes else cfg
@@ -129,7 +133,11 @@ class Recipe(RecipeBase):
         """How reports label this recipe's numbers on ``dataset``."""
         from fgkd.report import kit_label
 
-        return kit_label(dataset, self.image_size, None if dataset.startswith("world:") else self.backbone)
+        label = kit_label(dataset, self.image_size, None if dataset.startswith("world:") else self.backbone)
+        if self.probe_report != "final":  # say which probe epoch the Top-1 is
+            epoch = "best test epoch, as the authors" if self.probe_report == "best" else "validation-selected epoch"
+            label = f"{label[:-1]}, probe: {epoch})"
+        return label
 
 
 def recipe_from(namespace: Mapping[str, Any]) -> Recipe:

@@ -13,9 +13,20 @@ from fgkd.methods import LeadConfig
 
 
 def metrics_row(run: Any) -> dict[str, float]:
-    """A finished run's LEAD metrics (percent) keyed by :data:`METRICS`."""
+    """A finished run's LEAD metrics (percent) keyed by :data:`METRICS`; Top-1/Top-5 are the probe
+    accuracies of the config's ``probe_report`` (final, best on test or validation-selected)."""
+    from fgkd.methods.base import REPORTED_PROBE_KEYS
+
     m = run.metrics
-    return {name: float(m[key]) for name, key in RUN_KEYS.items()}
+    keys = dict(RUN_KEYS)
+    report = getattr(run.cfg, "probe_report", "final")
+    keys["Top-1"], keys["Top-5"] = REPORTED_PROBE_KEYS[report]
+    missing = [k for k in keys.values() if k not in m]
+    if missing:
+        raise KeyError(f"run {run.path.name} has no {', '.join(missing)} (probe_report={report!r}): it was evaluated "
+                       f"before fgkd reported them; delete {run.path / 'metrics.json'} to evaluate it again "
+                       "from its weights")
+    return {name: float(m[key]) for name, key in keys.items()}
 
 
 def get_runs(grid: Mapping[Hashable, LeadConfig], seed: int | None = None, *, verbose: bool = True,
