@@ -176,6 +176,17 @@ def get_or_train(cfg: Config, **method_options: Any) -> Run:
     return _train_and_store(cfg, run, info, method_options)
 
 
+def best_epoch_metrics(history: list[dict[str, float]]) -> dict[str, float]:
+    """``top1_best``, ``top5_best`` (at that epoch) and ``best_epoch`` from a history whose entries
+    carry ``test_top1`` (MaKD's ``track_test``: what the authors' trainer reports); else none."""
+    tracked = [(h["test_top1"], h.get("test_top5", float("nan")), i + 1) for i, h in enumerate(history)
+               if "test_top1" in h]
+    if not tracked:
+        return {}
+    top1, top5, epoch = max(tracked, key=lambda t: (t[0], -t[2]))  # the first epoch reaching the best
+    return {"top1_best": top1, "top5_best": top5, "best_epoch": float(epoch)}
+
+
 def _read_arrays(path: Path) -> dict[str, np.ndarray] | None:
     """The cached arrays, or None when absent; a damaged file is removed (it is recomputed from the
     run's intact weights)."""
@@ -235,6 +246,7 @@ def _train_and_store(cfg: Config, run: Run, info: Any, method_options: dict[str,
                 rank_digests=result.rank_digests,
                 determinism=determinism,
                 trained_for=os.environ.get(ENV_PARAMS_SET) or None,  # `fgkd cache clean --params`
+                **best_epoch_metrics(result.history),
             )
             atomic_write_json(run.path / "metrics.json", metrics)  # last: marks the run finished
             (run.path / CHECKPOINT).unlink(missing_ok=True)  # model.pt holds the weights now

@@ -79,7 +79,7 @@ class MakdConfig(RunConfig):
 
     family: ClassVar[str] = "makd"
     method: ClassVar[str] = "makd"
-    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"transforms", "rank_questions"})
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"transforms", "rank_questions", "track_test"})
     __hash__ = RunConfig.__hash__
 
     # --- data
@@ -125,6 +125,9 @@ class MakdConfig(RunConfig):
     epochs: int = MAKD_EPOCHS
     milestones: tuple[int, ...] | None = None  # lr *= gamma here; None = 150/180/210 of 240 scaled to epochs
     gamma: float = 0.1
+    # test Top-1 after every epoch, in history.json: metrics top1_best / best_epoch, the best test
+    # epoch the MaKD authors' trainer reports (a choice made on the test set; top1 stays the final)
+    track_test: bool = False
     # --- runtime
     num_workers: int = 4
     threads: int = 1  # CPU intra-op threads that train and evaluate the run (fgkd.determinism)
@@ -485,6 +488,22 @@ class MakdMethod(Method):
             if cfg.targets == "real":
                 arrays["scorer_probs"] = scorer_targets(cfg, self._needs("scorer"), plain, split, self.questions)
         return arrays
+
+    def epoch_metrics(self, epoch: int) -> dict[str, float]:
+        """With ``track_test``: this epoch's test Top-1 on the C class logits (the model back in
+        training mode afterwards; no randomness is drawn, so training is unchanged)."""
+        if not self.cfg.track_test:
+            return {}
+        from fgkd.eval import class_accuracy
+
+        was_training = self.module.training
+        try:
+            test = self.extract("test")
+        finally:
+            self.module.train(was_training)
+        acc = class_accuracy(torch.from_numpy(test["class_logits"]), torch.from_numpy(test["labels"]),
+                             self.meta["num_classes"])
+        return {"test_top1": acc["top1"], "test_top5": acc["top5"]}
 
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
         """Test Top-1/Top-5 on the C class logits only; with aspects, agreement with the scorer."""

@@ -143,6 +143,11 @@ class Method(abc.ABC):
     def on_after_step(self) -> None:
         """Called after each optimizer step (e.g. an EMA update done outside the forward)."""
 
+    def epoch_metrics(self, epoch: int) -> dict[str, float]:
+        """Numbers to record in the epoch's history entry after it trained (on the main process),
+        e.g. MaKD's test accuracy per epoch; default none."""
+        return {}
+
     def num_images(self, batch: Any) -> int:
         """Dataset images in ``batch`` (for images/s); the last element is the index tensor."""
         return len(batch[-1])
@@ -275,6 +280,8 @@ def _train(method: Method, run_dir: Path, device: torch.device,
     for epoch in range(start_epoch, cfg.epochs):
         record = _run_epoch(method, epoch, optimizer, scaler, amp_on, amp_dtype, channels_last, info)
         record["lr"] = optimizer.param_groups[0]["lr"]
+        if info.is_main:
+            record.update(method.epoch_metrics(epoch))
         scheduler.step()
         result.history.append(record)
         _save_checkpoint(ckpt_path, method, optimizer, scheduler, scaler, epoch + 1, result, info)

@@ -176,3 +176,18 @@ def test_analysis_helpers():
     assert np.allclose(class_mean(probs, np.array([0, 0, 1]), 3)[:2], [[0.5, 0.5], [0.5, 0.5]])
     assert np.isnan(class_mean(probs, np.array([0, 0, 1]), 3)[2]).all()  # a class without images
     assert np.allclose(1 / (1 + np.exp(-logit(np.array([0.2, 0.5, 0.9])))), [0.2, 0.5, 0.9])
+
+
+def test_track_test_records_each_epochs_test_accuracy_and_the_best_without_changing_training(llm_files, fake_scorer):
+    from fgkd.runs import get_or_train
+
+    plain = get_or_train(makd_config(llm_options=llm_files, epochs=3))
+    tracked = get_or_train(makd_config(llm_options=llm_files, epochs=3, track_test=True))
+    history = tracked.history
+    assert [("test_top1" in h) for h in history] == [True, True, True]
+    best = max(h["test_top1"] for h in history)
+    assert tracked.metrics["top1_best"] == best and tracked.metrics["top1_best"] >= tracked.metrics["top1"]
+    assert history[int(tracked.metrics["best_epoch"]) - 1]["test_top1"] == best
+    assert history[-1]["test_top1"] == tracked.metrics["top1"]  # the last epoch is the final model
+    assert tracked.metrics["top1"] == plain.metrics["top1"]  # watching the test set changes no weight
+    assert "top1_best" not in plain.metrics and "track_test" not in makd_config().hash_dict()

@@ -87,6 +87,7 @@ class Recipe(RecipeBase):
     n_select: int = 50  # questions selected and ranked; every Q is a prefix of this list
     num_aspects: int = 50  # Q
     rank_questions: bool = False  # chat LLMs: a further turn ranks the selected questions by importance
+    track_test: bool = False  # test top-1 every epoch: tables add the best test epoch (the authors' report)
     scorer: str = "clip"  # P(yes) source: clip | vlm | oracle
     scorer_model: str = "embedded-M"  # clip: teacher name; vlm: model id
     scorer_prompt: str = "fgkd"  # vlm: fgkd (yes/no instruction, every answer spelling) | authors ("Yes"/"No" ids only)
@@ -130,7 +131,7 @@ class Recipe(RecipeBase):
             llm_backend=self.llm, llm_style=(self.llm_style or None) if self.llm == "template" else None,
             llm_options=llm_options(self.llm, model=self.llm_model, questions_file=self.questions_file),
             n_generate=self.n_generate, n_select=self.n_select, num_aspects=self.num_aspects,
-            rank_questions=self.rank_questions,
+            rank_questions=self.rank_questions, track_test=self.track_test,
             scorer=self.scorer, scorer_options=scorer_options(self.scorer, model=self.scorer_model,
                                                               oracle_noise=self.oracle_noise,
                                                               prompt_mode=self.scorer_prompt),

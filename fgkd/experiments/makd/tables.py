@@ -23,9 +23,12 @@ def run_table(grid: Grid, index: str | Sequence[str] | None = None, seeds: Seque
     tuple key gives a MultiIndex)."""
     def row(run: Any) -> dict[str, float]:
         m = run.metrics
-        return {"top1": float(m["top1"]), "top5": float(m["top5"]),
-                "aspect_agreement": float(m.get("aspect_agreement", float("nan"))),
-                "n_test": float(len(run.arrays("test")["labels"]))}
+        row = {"top1": float(m["top1"]), "top5": float(m["top5"]),
+               "aspect_agreement": float(m.get("aspect_agreement", float("nan"))),
+               "n_test": float(len(run.arrays("test")["labels"]))}
+        if getattr(run.cfg, "track_test", False):  # also the best test epoch, labelled: what the authors report
+            row["top1 (best test epoch)"] = float(m["top1_best"])
+        return row
 
     return common_run_table(grid, index, row, seeds, log=log)
 
