@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fgkd.config import ConfigError, check
-from fgkd.methods.base import SSL_HASHED_WHEN_SET, RunConfig, validate_llm_options
+from fgkd.methods.base import RunConfig, validate_llm_options
 from fgkd.methods.moco import MocoConfig, MocoMethod
 from fgkd.train.engine import derive_seed
 
@@ -39,7 +39,7 @@ class LeadConfig(MocoConfig):
 
     method: ClassVar[str] = "lead"
     HASH_NAMES: ClassVar[dict[str, str]] = {"proj_dim": "moco_dim", "category_temperature": "kd_temperature"}
-    HASHED_WHEN_SET: ClassVar[frozenset[str]] = SSL_HASHED_WHEN_SET | {"beta_reference", "beta_world_size"}
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = MocoConfig.HASHED_WHEN_SET | {"beta_reference", "beta_world_size"}
     __hash__ = RunConfig.__hash__
 
     # --- teacher and text

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fgkd.config import check
-from fgkd.methods.base import BackboneSSLConfig, RunConfig, SSLMethod
+from fgkd.methods.base import SSL_HASHED_WHEN_SET, BackboneSSLConfig, RunConfig, SSLMethod
 
 PROJ_HEADS = ("lead", "mocov2")
 
@@ -28,6 +28,7 @@ class MocoConfig(BackboneSSLConfig):
 
     method: ClassVar[str] = "moco"
     HASH_NAMES: ClassVar[dict[str, str]] = {"proj_dim": "moco_dim"}
+    HASHED_WHEN_SET: ClassVar[frozenset[str]] = SSL_HASHED_WHEN_SET | {"shuffle_bn_splits"}
     __hash__ = RunConfig.__hash__
 
     proj_head: str = "lead"  # "lead": 2 FC + ReLU + linear + BN (section 11); "mocov2": MoCo v2's
@@ -36,6 +37,9 @@ class MocoConfig(BackboneSSLConfig):
     queue_size: int = 65536  # K
     moco_momentum: float = 0.999  # m of the key-encoder EMA
     moco_temperature: float = 0.2  # tau of InfoNCE (MoCo v2; LEAD-pp uses 0.27)
+    # single process: shuffle-BN's substitute over this many sub-batches (fgkd.models.MoCo bn_splits;
+    # LEAD-pp's 2 GPUs of 32 images are 2 at batch 64); 1 = off. Under torchrun, real shuffle-BN.
+    shuffle_bn_splits: int = 1
 
     def validate(self) -> None:
         super().validate()
@@ -48,6 +52,8 @@ class MocoConfig(BackboneSSLConfig):
               f"must be >= batch_size={self.batch_size} so one batch of keys fits the queue")
         check(0 <= self.moco_momentum <= 1, n, "moco_momentum", self.moco_momentum, "must be in [0, 1]")
         check(self.moco_temperature > 0, n, "moco_temperature", self.moco_temperature, "must be > 0")
+        check(self.shuffle_bn_splits >= 1 and self.batch_size % self.shuffle_bn_splits == 0, n, "shuffle_bn_splits",
+              self.shuffle_bn_splits, f"must be >= 1 and divide batch_size={self.batch_size} (equal sub-batches)")
 
 
 class MocoMethod(SSLMethod):
@@ -61,7 +67,7 @@ class MocoMethod(SSLMethod):
 
         return MoCo(cfg.backbone, dim=cfg.proj_dim, hidden_dim=cfg.proj_hidden_dim, queue_size=cfg.queue_size,
                     momentum=cfg.moco_momentum, head=cfg.proj_head, pretrained=cfg.pretrained,
-                    small_input=cfg.small_input)
+                    small_input=cfg.small_input, bn_splits=cfg.shuffle_bn_splits)
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:
         from fgkd.losses import info_nce

@@ -97,6 +97,10 @@ class MoCo(nn.Module):
         momentum: m of the key-encoder EMA (default 0.999).
         head: ``"lead"`` or ``"mocov2"``, see ``projection_head``.
         pretrained, small_input: passed to ``get_backbone`` when ``backbone`` is a name.
+        bn_splits: in a single process, the substitute for shuffle-BN (MoCo's SplitBatchNorm
+            ports): both encoders run on ``bn_splits`` sub-batches, each with its own BN
+            statistics, and the keys' batch is shuffled first, so a key's statistics never come
+            from its own query's sub-batch. 1 = off. Under DDP the real shuffle-BN runs instead.
     """
 
     def __init__(
@@ -111,8 +115,12 @@ class MoCo(nn.Module):
         head: str = "lead",
         pretrained: bool = False,
         small_input: bool = False,
+        bn_splits: int = 1,
     ) -> None:
         super().__init__()
+        if bn_splits < 1:
+            raise ValueError(f"bn_splits must be >= 1, got {bn_splits}")
+        self.bn_splits = bn_splits
         if isinstance(backbone, str):
             backbone, feature_dim = get_backbone(backbone, pretrained=pretrained, small_input=small_input)
         elif feature_dim is None:
@@ -188,14 +196,25 @@ class MoCo(nn.Module):
         In training mode this also updates the key encoder by EMA (before encoding the keys, as MoCo
         does) and enqueues the new keys after reading the queue; in eval mode nothing changes.
         """
-        q = F.normalize(self.encoder_q(im_q), dim=1)  # [N, dim]
         distributed = distributed_world_size() > 1
+        split = self.training and not distributed and self.bn_splits > 1
+        if split:  # BN statistics per sub-batch of the queries
+            q = torch.cat([self.encoder_q(part) for part in im_q.chunk(self.bn_splits)])
+        else:
+            q = self.encoder_q(im_q)
+        q = F.normalize(q, dim=1)  # [N, dim]
         with torch.no_grad():
             if self.training:
                 self.momentum_update_key_encoder()
             if distributed:
                 im_k, idx_unshuffle = self._batch_shuffle(im_k)
-            k = F.normalize(self.encoder_k(im_k), dim=1)  # [N, dim]
+            if split:  # keys shuffled into other sub-batches than their queries, then put back
+                idx_shuffle = torch.randperm(im_k.shape[0], device=im_k.device)
+                k = torch.cat([self.encoder_k(part) for part in im_k[idx_shuffle].chunk(self.bn_splits)])
+                k = k[torch.argsort(idx_shuffle)]
+            else:
+                k = self.encoder_k(im_k)
+            k = F.normalize(k, dim=1)  # [N, dim]
             if distributed:
                 k = self._batch_unshuffle(k, idx_unshuffle)
             queue = self.queue.clone()  # [K, dim], the negatives for this step

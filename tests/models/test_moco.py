@@ -107,3 +107,29 @@ def test_named_backbone_and_validation():
         MoCo(tiny_backbone())
     with pytest.raises(ValueError, match="momentum"):
         tiny_moco(momentum=1.5)
+
+
+def test_split_bn_gives_each_sub_batch_its_own_statistics_and_keys_other_sub_batches():
+    import copy
+
+    model = tiny_moco(bn_splits=2, momentum=1.0)  # momentum 1: the key encoder stays a copy
+    reference = copy.deepcopy(model)
+    im_q, im_k = images(8, seed=1), images(8, seed=2)
+    torch.manual_seed(7)
+    out = model(im_q, im_k)
+    torch.manual_seed(7)
+    perm = torch.randperm(8)  # the shuffle the forward drew
+    # queries: BN statistics of their own half; keys: of a half of the shuffled batch
+    q = torch.cat([reference.encoder_q(part) for part in im_q.chunk(2)])
+    k_shuffled = torch.cat([reference.encoder_k(part) for part in im_k[perm].chunk(2)])
+    k = k_shuffled[torch.argsort(perm)]
+    assert torch.allclose(out.q, nn.functional.normalize(q, dim=1), atol=1e-6)
+    assert torch.allclose(out.k, nn.functional.normalize(k, dim=1), atol=1e-6)
+    # ... which differ from whole-batch statistics: the substitute does something
+    whole = nn.functional.normalize(reference.encoder_k(im_k), dim=1)
+    assert not torch.allclose(out.k, whole, atol=1e-4)
+    # in eval mode (running statistics) the split changes nothing
+    model.eval(), reference.eval()
+    assert torch.allclose(model(im_q, im_k).q, reference(im_q, im_k).q, atol=1e-6)
+    with pytest.raises(ValueError, match="bn_splits"):
+        tiny_moco(bn_splits=0)

@@ -58,6 +58,7 @@ class Recipe(RecipeBase):
     moco_temperature: float = 0.2  # InfoNCE tau
     queue_size: int = 65536  # MoCo negatives K
     moco_momentum: float = 0.999  # m of the key encoder's EMA
+    shuffle_bn_splits: int = 1  # one process: shuffle-BN's substitute over this many sub-batches; 1 = off
     proj_hidden_dim: int = 0  # projection head width; 0 = the backbone's feature dimension (MoCo v2)
     proj_head: str = "lead"  # lead: the supplement's FC-ReLU-FC-ReLU-FC-BN; mocov2: LEAD-pp's Linear-ReLU-Linear
     teacher: str = "ViT-B-16/openai"  # CLIP teacher: embedded-S/M/L or an open_clip ARCH/TAG
@@ -115,7 +116,7 @@ class Recipe(RecipeBase):
             backbone=self.backbone, pretrained=self.pretrained, small_input=self.small_input,
             proj_dim=teacher_embed_dim(self.teacher), proj_hidden_dim=self.proj_hidden_dim or None,
             proj_head=self.proj_head,
-            queue_size=self.queue_size, moco_momentum=self.moco_momentum, moco_temperature=self.moco_temperature,
+            queue_size=self.queue_size, moco_momentum=self.moco_momentum, shuffle_bn_splits=self.shuffle_bn_splits, moco_temperature=self.moco_temperature,
             teacher=self.teacher,
             teacher_options=teacher_options(self.teacher, self.teacher_epochs, self.teacher_pool_per_class),
             teacher_mode=self.teacher_mode, llm_backend=self.llm, llm_style=self.llm_style or None,
