@@ -103,6 +103,16 @@ def _cross_entropy(target_probs: torch.Tensor, student_logits: torch.Tensor, tem
     return -(target_probs * F.log_softmax(student_logits / temperature, dim=-1)).sum(-1)
 
 
+# Named ViTs of the iBOT baseline: fgkd's small one for 32-64 px CPU runs, and iBOT's ViT-S/16
+# (patch 16, 384 wide, 12 blocks, 6 heads; head K = 8192, hidden 2048, bottleneck 256) for 224 px.
+VITS: dict[str, dict[str, int]] = {
+    "tiny": dict(patch_size=4, embed_dim=192, depth=4, num_heads=3, out_dim=1024, head_hidden_dim=512,
+                 bottleneck_dim=128),
+    "vit_small_16": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, out_dim=8192, head_hidden_dim=2048,
+                         bottleneck_dim=256),
+}
+
+
 class IBOT(nn.Module):
     """iBOT-style student/teacher (see the module docstring for the objectives).
 

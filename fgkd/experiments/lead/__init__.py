@@ -56,6 +56,7 @@ from fgkd.experiments.lead.recipe import (  # noqa: F401
     benchmark,
 )
 from fgkd.experiments.lead.grids import (  # noqa: F401
+    describe_method,
     method_grid,
     main_grid,
     llm_grid,

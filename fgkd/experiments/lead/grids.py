@@ -10,9 +10,28 @@ from fgkd.experiments.lead.recipe import METHOD_LABELS, Recipe, benchmark, teach
 from fgkd.methods import LeadConfig, as_method
 
 
-def method_grid(base: LeadConfig, methods: Iterable[str] = ("moco", "lead")) -> dict[str, LeadConfig]:
-    """The same recipe trained by other methods (Table 5; ``moco`` is LEAD without distillation)."""
-    return {METHOD_LABELS.get(m, m): as_method(base, m) for m in methods}
+def method_grid(base: LeadConfig, methods: Iterable[str] = ("moco", "lead"), *,
+                ibot_vit: str | None = None) -> dict[str, LeadConfig]:
+    """The same recipe trained by other methods (Table 5; ``moco`` is LEAD without distillation).
+    SimCLR uses the recipe's backbone (ResNet50 at the paper scale); the iBOT row its own ViT,
+    ``ibot_vit`` (the recipe's; None: the default)."""
+    def changes(method: str) -> dict[str, Any]:
+        return {"vit": ibot_vit} if method == "ibot" and ibot_vit else {}
+
+    return {METHOD_LABELS.get(m, m): as_method(base, m, **changes(m)) for m in methods}
+
+
+def describe_method(cfg: Any) -> str:
+    """What a Table 5 row is, for the report: the method and its network."""
+    if cfg.method == "ibot":
+        from fgkd.models.ibot import VITS
+
+        v = VITS[cfg.vit]
+        name = "ViT-S/16" if cfg.vit == "vit_small_16" else f"a small ViT ({cfg.vit})"
+        return (f"iBOT-style: {name}, {v['depth']} blocks, {v['embed_dim']} wide, {v['patch_size']} px patches, "
+                f"[CLS] + masked-patch self-distillation")
+    head = f", {cfg.proj_head} head" if hasattr(cfg, "proj_head") else ""
+    return f"{METHOD_LABELS.get(cfg.method, cfg.method)}: {cfg.backbone}{' (ImageNet init)' if cfg.pretrained else ''}{head}"
 
 
 

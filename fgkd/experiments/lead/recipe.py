@@ -60,6 +60,7 @@ class Recipe(RecipeBase):
     moco_momentum: float = 0.999  # m of the key encoder's EMA
     shuffle_bn_splits: int = 1  # one process: shuffle-BN's substitute over this many sub-batches; 1 = off
     proj_hidden_dim: int = 0  # projection head width; 0 = the backbone's feature dimension (MoCo v2)
+    ibot_vit: str = "tiny"  # Table 5's iBOT row: tiny (fgkd's small ViT) | vit_small_16 (iBOT's ViT-S/16)
     proj_head: str = "lead"  # lead: the supplement's FC-ReLU-FC-ReLU-FC-BN; mocov2: LEAD-pp's Linear-ReLU-Linear
     teacher: str = "ViT-B-16/openai"  # CLIP teacher: embedded-S/M/L or an open_clip ARCH/TAG
     teacher_mode: str = "online"  # online: teacher on each query view (paper); cached: once per image
