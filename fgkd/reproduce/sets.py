@@ -29,7 +29,7 @@ from typing import Any, Collection, Iterable, Sequence
 
 import yaml
 
-PARAMS_SETS = ("embedded", "paper", "smoke")
+PARAMS_SETS = ("embedded", "paper", "paper-code", "smoke")
 DEFAULT_SET = "embedded"
 PAPERS = ("lead", "makd")
 """Papers with a shared recipe: ``<set>/<paper>.yaml``."""

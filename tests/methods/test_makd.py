@@ -191,3 +191,20 @@ def test_track_test_records_each_epochs_test_accuracy_and_the_best_without_chang
     assert history[-1]["test_top1"] == tracked.metrics["top1"]  # the last epoch is the final model
     assert tracked.metrics["top1"] == plain.metrics["top1"]  # watching the test set changes no weight
     assert "top1_best" not in plain.metrics and "track_test" not in makd_config().hash_dict()
+
+
+def test_the_question_prompt_gets_the_image_count_and_the_ranking_turn(monkeypatch):
+    import fgkd.llm as llm_module
+
+    calls = {}
+
+    class Recorder:
+        def aspect_questions(self, class_names, n_generate=100, n_select=50, num_images=None, rank=False):
+            calls.update(num_images=num_images, rank=rank)
+            return []
+
+    monkeypatch.setattr(llm_module, "llm_for", lambda *args, **kwargs: Recorder())
+    cfg = makd_config(rank_questions=True)
+    dataset = Blobs("train")
+    makd.aspect_questions(cfg, dataset)
+    assert calls == {"num_images": len(dataset), "rank": True}  # "C classes and M images", then the ranking
