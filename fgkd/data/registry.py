@@ -161,16 +161,9 @@ def is_dataset_name(name: Any) -> bool:
 
 
 def _folder_entry(name: str) -> DatasetEntry:
-    path = name[len(FOLDER_PREFIX):]
-
-    def factory(root: None, split: str, transform: Transform, test_fraction: float = 0.2,
-                split_seed: int = 0) -> Dataset:
-        from fgkd.data.folder import load_folder
-
-        return load_folder(root, split, transform, path=path, test_fraction=test_fraction, split_seed=split_seed)
-
-    factory.__name__ = "folder_dataset"
-    return DatasetEntry(name, factory, uses_root=False, description=f"your own image folder {path}")
+    # Imported by name on first use, like the real datasets (fgkd.data.folder imports this module).
+    return DatasetEntry(name, "fgkd.data.folder:load_folder", uses_root=False,
+                        description=f"your own image folder {name[len(FOLDER_PREFIX):]}")
 
 
 def dataset_info(name: str) -> DatasetEntry:
@@ -210,6 +203,8 @@ def get_dataset(
         DatasetNotFoundError: the real data is missing or incomplete.
     """
     entry = dataset_info(name)
+    if is_folder_dataset(name):  # the folder is named by the dataset name itself
+        options = {**options, "path": name[len(FOLDER_PREFIX):]}
     if split not in entry.splits:
         raise ValueError(f"Dataset '{name}' has no split '{split}'; splits: {', '.join(entry.splits)}.")
 

@@ -36,3 +36,19 @@ class Unlabelled(Dataset):
 
     def __getitem__(self, i: int):
         return self.dataset[i]
+
+
+class Transformed(Dataset):
+    """``(transform(image), target)`` over a dataset of PIL images: one decoded source serves a
+    scorer (PIL images) and a classifier (tensors)."""
+
+    def __init__(self, dataset: Any, transform: Callable) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        image, target = self.dataset[i]
+        return self.transform(image), target

@@ -35,9 +35,10 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from fgkd.config import ConfigError, check
+from fgkd.data.splits import Transformed
 from fgkd.data.transforms import CLASSIFIER_TRANSFORMS
 from fgkd.methods.base import RunConfig, validate_backbone, validate_common, validate_llm_options
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
@@ -241,22 +242,6 @@ class MakdConfig(RunConfig):
 
 FRACTION_SEED = 0  # the "less training data" subsets do not change with the training seed
 ZERO_SHOT_PROMPT = "a photo of a {}."
-
-
-class Transformed(Dataset):
-    """``(transform(image), target)`` over a dataset of PIL images (one decoded source for the
-    scorer and the classifier)."""
-
-    def __init__(self, dataset: Any, transform: Callable) -> None:
-        self.dataset = dataset
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        image, target = self.dataset[i]
-        return self.transform(image), target
 
 
 def random_targets(num_images: int, num_aspects: int, seed: int) -> np.ndarray:
