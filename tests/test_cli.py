@@ -100,6 +100,28 @@ def test_dry_run_checks_the_shared_recipe_too(tmp_path, capsys):
     assert f"lead_main  (shared recipe {recipe})" in capsys.readouterr().out
 
 
+def test_a_bad_recipe_value_names_the_file_and_the_key(tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "mine"
+    shutil.copytree(REPO / "params" / "smoke", folder)
+    recipe = folder / "lead.yaml"
+    text = recipe.read_text()
+    start = text.index("teacher_epochs:")
+    end = text.index("\n", start)
+    recipe.write_text(text[:start] + "teacher_epochs: -3" + text[end:])
+    assert main(["reproduce", "--params", str(folder), "--only", "lead_main", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{recipe}: key 'teacher_epochs' (shared recipe)" in err and "must be >= 0" in err
+
+
+def test_make_lab_works_on_ignored_copies():
+    makefile = (REPO / "Makefile").read_text()
+    lab = makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert 'cp "$$nb" lab/' in lab and "jupyter lab lab/" in lab  # copies, never the tracked notebooks
+    assert "/lab/" in (REPO / ".gitignore").read_text().splitlines()
+
+
 def _status_reports(root: Path) -> Path:
     folder = root / "smoke"
     folder.mkdir(parents=True)

@@ -433,7 +433,7 @@ FIGURE_BODY = (
 )
 
 
-def test_figures_carry_alternative_text_into_the_html_report(tmp_path, caplog):
+def test_figures_carry_alternative_text_into_the_html_report(tmp_path, caplog, capfd):
     import logging
 
     notebook = make_notebook(tmp_path / "nb" / "figure.ipynb", FIGURE_BODY)
@@ -441,6 +441,9 @@ def test_figures_carry_alternative_text_into_the_html_report(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         result = R.execute_notebook(notebook, {}, set_dir, threads=1)
     assert result.status == "ok", result.error
+    console = capfd.readouterr()
+    for noise in ("Kernel is running over TCP", "KeyboardInterrupt caught", "IPKernelApp"):
+        assert noise not in console.err + console.out  # the kernel's log stays out of the console
     html = (set_dir / "figure.html").read_text()
     assert 'alt="Figure with 1 panel: Top-1 against words removed (x: words removed (%), y: Top-1) legend: LEAD"' in html
     assert "No description has been provided" not in html

@@ -229,3 +229,16 @@ def test_training_cost_orders_the_teachers_and_scales_with_epochs_and_pool():
     assert embedded_module.training_cost(embedded_config("embedded-M", epochs=5)) == pytest.approx(cost["embedded-M"] / 2)
     half_pool = embedded_config("embedded-M", epochs=10, world_options={"pretrain_per_class": 3})
     assert embedded_module.training_cost(half_pool) == pytest.approx(embedded_module.training_cost(m) / 2)
+
+
+def test_building_an_embedded_teacher_does_not_warn_about_random_weights(caplog):
+    import logging
+
+    from fgkd.teachers.embedded import build_model
+
+    with caplog.at_level(logging.WARNING):
+        build_model(embedded_config("embedded-S"))  # random init: fgkd is about to train it, and says so
+    assert "No pretrained weights loaded" not in caplog.text
+    with caplog.at_level(logging.WARNING):  # other records still pass
+        logging.getLogger().warning("something else")
+    assert "something else" in caplog.text
