@@ -139,7 +139,8 @@ def test_ssl_baselines_train_a_step(method):
     assert torch.isfinite(terms["loss"]) and terms["loss"].requires_grad
 
 
-def test_evaluate_probes_and_retrieves_on_features():
+def _clustered_features():
+    """``split -> {"features", "labels"}``: 4 well-separated classes of 10 points each."""
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 8)) * 5
 
@@ -147,6 +148,11 @@ def test_evaluate_probes_and_retrieves_on_features():
         labels = np.repeat(np.arange(4), 10)
         return {"features": (centres[labels] + rng.normal(size=(40, 8))).astype(np.float32), "labels": labels}
 
+    return features
+
+
+def test_evaluate_probes_and_retrieves_on_features():
+    features = _clustered_features()
     method = make_method(lead_config(method="moco", probe_epochs=20))
     metrics = method.evaluate(features)
     # the final probe epoch, and the best test epoch as LEAD-pp and MoCo's main_lincls report it
@@ -157,13 +163,7 @@ def test_evaluate_probes_and_retrieves_on_features():
 
 
 def test_a_validation_split_picks_the_probe_epoch_and_the_authors_probe_reencodes_views():
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(4, 8)) * 5
-
-    def features(split):
-        labels = np.repeat(np.arange(4), 10)
-        return {"features": (centres[labels] + rng.normal(size=(40, 8))).astype(np.float32), "labels": labels}
-
+    features = _clustered_features()
     method = make_method(lead_config(method="moco", probe_epochs=8, validation_fraction=0.2))
     keep, held = method.validation_split(np.repeat(np.arange(4), 10))
     assert len(held) == 8 and np.bincount(np.repeat(np.arange(4), 10)[held]).tolist() == [2, 2, 2, 2]
