@@ -25,6 +25,7 @@ SD = " sd"
 PER_SEED = " per seed"
 TIMING_TERMS = frozenset({"epoch", "seconds", "images_per_second", "lr"})  # history keys that are not losses
 KIT_COLOUR, PAPER_COLOUR = "tab:blue", "0.45"
+MAX_PANELS = 4  # training curves: the total loss and at most three of its terms
 
 
 def _pyplot():
@@ -172,16 +173,19 @@ def paired_bars(table: Any, metric: str, *, hue: str | None = None, title: str |
 
 def training_curves(runs: Mapping[Hashable, Sequence[Any]], *, terms: Sequence[str] | None = None,
                     title: str | None = None):
-    """One panel per loss term of the runs' ``history`` (every term but timings by default):
-    per arm, the mean over its seeds' runs per epoch and a band of ±1 s.d. over seeds."""
+    """One panel per loss term of the runs' ``history`` (by default the total loss, then up to three
+    other terms any arm logs; never timings): per arm, the mean over its seeds' runs per epoch and
+    a band of ±1 s.d. over seeds."""
     plt = _pyplot()
     arms = {k: list(v) for k, v in runs.items() if len(v)}
     if not arms:
         raise ValueError("training_curves: no runs given")
     histories = {k: [r.history for r in rs] for k, rs in arms.items()}
-    if terms is None:
-        first = next(iter(histories.values()))[0]
-        terms = [t for t in first[0] if t not in TIMING_TERMS] if first else []
+    if terms is None:  # "loss" first, then every other term any arm logs (MoCo has no KD term, LEAD has)
+        seen = dict.fromkeys(t for hs in histories.values() for h in hs for e in h[:1] for t in e
+                             if t not in TIMING_TERMS)
+        terms = (["loss"] if "loss" in seen else []) + [t for t in seen if t != "loss"]
+        terms = terms[:MAX_PANELS]
     terms = list(terms)
     if not terms:
         raise ValueError("training_curves: the runs' history has no loss terms")
@@ -194,7 +198,7 @@ def training_curves(runs: Mapping[Hashable, Sequence[Any]], *, terms: Sequence[s
                 continue
             x = np.arange(1, epochs + 1)
             mean = np.nanmean(values, axis=0)
-            line, = ax.plot(x, mean, label=_labels([key])[0])
+            line, = ax.plot(x, mean, "o-", ms=3, label=_labels([key])[0])  # markers: a 1-epoch run shows too
             if len(hs) > 1:
                 sd = np.nanstd(values, axis=0, ddof=1)
                 ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)

@@ -59,17 +59,18 @@ def test_paired_bars_show_error_bars_and_join_each_seed_across_a_group():
 
 
 class _Run:
-    def __init__(self, losses):
-        self.history = [{"epoch": i + 1, "loss": v, "kd": v / 2, "seconds": 1.0, "lr": 0.1}
+    def __init__(self, losses, kd=True):
+        self.history = [{"epoch": i + 1, "loss": v, **({"kd": v / 2} if kd else {}), "seconds": 1.0, "lr": 0.1}
                         for i, v in enumerate(losses)]
 
 
 def test_training_curves_average_each_arms_seeds_per_epoch_and_skip_timings():
-    runs = {"LEAD": [_Run([3, 2, 1]), _Run([5, 4, 3])], "MoCo v2": [_Run([4, 3, 2])]}
+    runs = {"MoCo v2": [_Run([4, 3, 2], kd=False)], "LEAD": [_Run([3, 2, 1]), _Run([5, 4, 3])]}
     fig = figures.training_curves(runs)
-    assert [ax.get_title() for ax in fig.axes] == ["training loss", "training kd"]
-    lead, moco = fig.axes[0].get_lines()
+    assert [ax.get_title() for ax in fig.axes] == ["training loss", "training kd"]  # LEAD's KD term too
+    moco, lead = fig.axes[0].get_lines()
     assert list(lead.get_ydata()) == [4, 3, 2] and list(moco.get_ydata()) == [4, 3, 2]
+    assert len(fig.axes[1].get_lines()) == 1  # only LEAD logs kd
     assert len(fig.axes[0].collections) == 1  # a band only where there are several seeds
     plt.close(fig)
     with pytest.raises(ValueError, match="no runs"):
