@@ -225,11 +225,14 @@ def describe(figure: Any) -> str:
     suptitle = getattr(figure, "_suptitle", None)
     if suptitle is not None and suptitle.get_text():
         parts.append(suptitle.get_text())
-    panels = [ax for ax in figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    visible = [ax for ax in figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    panels = [ax for ax in visible if ax.get_title() or ax.get_xlabel()] or visible
+    twins = [ax for ax in visible if ax not in panels]  # a second y axis (twinx) of a panel
     for ax in panels:
         bits = [t for t in (ax.get_title(),) if t]
-        axes_text = ", ".join(f"{axis}: {text}" for axis, text in (("x", ax.get_xlabel()), ("y", ax.get_ylabel()))
-                              if text)
+        right = [t.get_ylabel() for t in twins if t.get_position().bounds == ax.get_position().bounds and t.get_ylabel()]
+        axes_text = ", ".join(f"{axis}: {text}" for axis, text in (("x", ax.get_xlabel()), ("y", ax.get_ylabel()),
+                                                                   ("right y", "; ".join(right))) if text)
         if axes_text:
             bits.append(f"({axes_text})")
         legend = ax.get_legend()

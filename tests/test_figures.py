@@ -36,6 +36,9 @@ def test_seed_curves_draw_the_mean_a_band_of_one_sd_and_every_seed():
     legend = [t.get_text() for t in kit_ax.get_legend().get_texts()]
     assert "±1 s.d. over 3 seeds" in legend and "paper (CUB)" in legend
     assert len(fig.axes) == 3  # Top-1 (+ the paper's twin axis), mAP (no paper numbers)
+    alt = figures.describe(fig)
+    assert alt.startswith("Figure with 2 panels: Top-1 against words removed (%) (x: words removed (%), y: fgkd Top-1, "
+                          "right y: paper Top-1)")
     plt.close(fig)
     with pytest.raises(KeyError, match="not columns"):
         figures.seed_curves(table, ["R@1"], x_label="x")
