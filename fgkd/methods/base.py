@@ -266,7 +266,7 @@ class SSLMethod(Method):
         features: Any = torch.from_numpy(train["features"][keep])
         options: dict[str, Any] = {"lr": cfg.probe_lr, "batch_size": cfg.probe_batch_size}
         if cfg.probe == "authors":
-            features = self._augmented_train_features(keep, torch.from_numpy(train["features"][keep]))
+            features = self._augmented_train_features(keep)
             options = {"lr": 30.0, "batch_size": 256, "normalise": "l2", "schedule": "steps", "milestones": (0.6, 0.8)}
         probe = linear_probe(features, labels[keep], torch.from_numpy(test["features"]),
                              torch.from_numpy(test["labels"]), epochs=cfg.probe_epochs,
@@ -293,10 +293,10 @@ class SSLMethod(Method):
         held = np.sort(np.asarray(held, dtype=np.int64))
         return np.setdiff1d(np.arange(len(labels)), held), held
 
-    def _augmented_train_features(self, rows: np.ndarray, first: torch.Tensor) -> Callable[[int], torch.Tensor]:
-        """LEAD-pp's probe input: each epoch, the frozen backbone (eval mode) on a fresh
-        RandomResizedCrop + flip view of each training image; epoch 0 of the stored test-transform
-        features is replaced too (seeded per epoch, so the probe is deterministic)."""
+    def _augmented_train_features(self, rows: np.ndarray) -> Callable[[int], torch.Tensor]:
+        """LEAD-pp's probe input for the training ``rows``: each epoch (the first included), the
+        frozen backbone (eval mode) on a fresh RandomResizedCrop + flip view of each image, seeded
+        per epoch so the probe is deterministic."""
         from torch.utils.data import Subset
         from torchvision import transforms as T
 

@@ -175,8 +175,8 @@ def test_a_validation_split_picks_the_probe_epoch_and_the_authors_probe_reencode
     calls = []
     real = authors._augmented_train_features
 
-    def counting(rows, first):
-        fn = real(rows, first)
+    def counting(rows):
+        fn = real(rows)
         return lambda epoch: calls.append(epoch) or fn(epoch)
 
     authors._augmented_train_features = counting
