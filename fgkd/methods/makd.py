@@ -447,6 +447,18 @@ class MakdMethod(Method):
         Returns ``labels [N]``, ``class_logits [N, C]``, ``inference_seconds []`` and, with
         aspects, ``aspect_logits [N, Q]`` and (real targets) ``scorer_probs [N, Q]``.
         """
+        plain, labels, out, seconds = self._logits(split)
+        c = self.meta["num_classes"]
+        arrays = {"labels": labels, "class_logits": out[:, :c], "inference_seconds": np.asarray(seconds)}
+        if out.shape[1] > c:
+            arrays["aspect_logits"] = out[:, c:]
+            if self.cfg.targets == "real":
+                arrays["scorer_probs"] = scorer_targets(self.cfg, self._needs("scorer"), plain, split, self.questions)
+        return arrays
+
+    @torch.no_grad()
+    def _logits(self, split: str) -> tuple[Any, np.ndarray, np.ndarray, float]:
+        """``(PIL dataset, labels [N], logits [N, C + Q], seconds)`` of ``split`` under the test transform."""
         from fgkd.data.splits import load_split
         from fgkd.data.transforms import classifier_transforms
 
@@ -464,15 +476,7 @@ class MakdMethod(Method):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
-        out = torch.cat(outs).numpy()
-        c = self.meta["num_classes"]
-        arrays = {"labels": torch.cat(labels).numpy(), "class_logits": out[:, :c],
-                  "inference_seconds": np.asarray(seconds)}
-        if out.shape[1] > c:
-            arrays["aspect_logits"] = out[:, c:]
-            if cfg.targets == "real":
-                arrays["scorer_probs"] = scorer_targets(cfg, self._needs("scorer"), plain, split, self.questions)
-        return arrays
+        return plain, torch.cat(labels).numpy(), torch.cat(outs).numpy(), seconds
 
     def epoch_metrics(self, epoch: int) -> dict[str, float]:
         """With ``track_test``: this epoch's test Top-1 on the C class logits (the model back in
@@ -482,12 +486,12 @@ class MakdMethod(Method):
         from fgkd.eval import class_accuracy
 
         was_training = self.module.training
-        try:
-            test = self.extract("test")
+        try:  # the logits only: the scorer's P(yes) and the timing are not needed every epoch
+            _, labels, logits, _ = self._logits("test")
         finally:
             self.module.train(was_training)
-        acc = class_accuracy(torch.from_numpy(test["class_logits"]), torch.from_numpy(test["labels"]),
-                             self.meta["num_classes"])
+        c = self.meta["num_classes"]
+        acc = class_accuracy(torch.from_numpy(logits[:, :c]), torch.from_numpy(labels), c)
         return {"test_top1": acc["top1"], "test_top5": acc["top5"]}
 
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
