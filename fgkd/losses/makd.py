@@ -79,3 +79,25 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     log_p_s = F.log_softmax(student_logits / temperature, dim=1)
     log_p_t = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
     return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * temperature**2
+
+
+def makd_detection_loss(detector_losses: dict[str, torch.Tensor], aspect_logits: torch.Tensor | None,
+                        aspect_targets: torch.Tensor | None, alpha: float) -> dict[str, torch.Tensor]:
+    """MaKD's detection extension (section 4.4, Table 7): ``L = L_det + alpha * L_MaKD``.
+
+    ``L_det = sum_k L_k`` over the Faster R-CNN's own terms (RPN objectness and box regression,
+    RoI classification and box regression); ``L_MaKD = mean_{n, i} BCE(y_hat[n, i], q[n, i])`` on
+    the ``[N, Q]`` aspect logits against the MLLM's image-level P(yes) ``q`` (eq. 5, averaged as in
+    :func:`makd_loss`). ``aspect_logits`` None (``Q = 0``) is the plain detector ("Base").
+
+    Returns ``{"total", "detector", "aspect", <each detector term>}``; only total has the gradient.
+    """
+    detector = sum(detector_losses.values())
+    terms = {k: v.detach() for k, v in detector_losses.items()}
+    if aspect_logits is None:
+        return {"total": detector, "detector": detector.detach(), **terms}
+    if aspect_targets is None or aspect_targets.shape != aspect_logits.shape:
+        got = None if aspect_targets is None else tuple(aspect_targets.shape)
+        raise ValueError(f"aspect_targets must match the aspect logits {tuple(aspect_logits.shape)}, got {got}")
+    aspect = F.binary_cross_entropy_with_logits(aspect_logits.float(), aspect_targets.detach().float())
+    return {"total": detector + alpha * aspect, "detector": detector.detach(), "aspect": aspect.detach(), **terms}

@@ -5,6 +5,7 @@
     simclr.py  SimCLR (LEAD Table 5)
     ibot.py    the iBOT-style ViT (LEAD Table 5)
     makd.py    MaKD, its CE baseline (alpha = 0) and the KD extensions (MaKD Tables 4 and 6)
+    detection.py  MaKD for object detection: Faster R-CNN-FPN with an aspect head (MaKD Table 7)
 
 Pick one by name: ``METHODS["lead"]`` is ``(LeadConfig, LeadMethod)``. A method's dependencies
 (teacher, scorer, KD teacher run) are handed to it; ``fgkd.runs`` builds them from the config.
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 
 from fgkd.config import ConfigError
 from fgkd.methods.base import RUNTIME_FIELDS, BackboneSSLConfig, RunConfig, SSLConfig, SSLMethod
+from fgkd.methods.detection import MakdDetectionConfig, MakdDetectionMethod
 from fgkd.methods.ibot import IbotConfig, IbotMethod
 from fgkd.methods.lead import LeadConfig, LeadMethod
 from fgkd.methods.makd import MakdConfig, MakdMethod, scale_milestones
@@ -28,6 +30,7 @@ METHODS: dict[str, tuple[type[RunConfig], type]] = {
     "simclr": (SimclrConfig, SimclrMethod),
     "ibot": (IbotConfig, IbotMethod),
     "makd": (MakdConfig, MakdMethod),
+    "makd_detection": (MakdDetectionConfig, MakdDetectionMethod),
 }
 SSL_METHODS = ("lead", "moco", "simclr", "ibot")  # LEAD and its Table 5 baselines
 
@@ -71,7 +74,7 @@ def config_from_dict(d: Mapping[str, Any]) -> RunConfig:
 
 __all__ = [
     "METHODS", "RUNTIME_FIELDS", "SSL_METHODS", "BackboneSSLConfig", "IbotConfig", "IbotMethod", "LeadConfig",
-    "LeadMethod", "MakdConfig", "MakdMethod", "MocoConfig", "MocoMethod", "RunConfig", "SSLConfig", "SSLMethod",
+    "LeadMethod", "MakdConfig", "MakdDetectionConfig", "MakdDetectionMethod", "MakdMethod", "MocoConfig", "MocoMethod", "RunConfig", "SSLConfig", "SSLMethod",
     "SimclrConfig", "SimclrMethod", "as_method", "config_from_dict", "make_method", "method_class",
     "scale_milestones",
 ]

@@ -218,26 +218,34 @@ class MakdConfig(RunConfig):
         return frozenset(unused)
 
     def hash_dict(self) -> dict[str, Any]:
-        from fgkd.teachers.clip import CLIP_SCORER_VERSION, DEFAULT_SCORER_TEACHER
         from fgkd.teachers.embedded import teacher_identity
 
         d = super().hash_dict()
         d["milestones"] = list(self.lr_milestones)  # None and its explicit value are the same run
         if self.kd_teacher is not None:  # the teacher is identified by its own hash, runtime keys ignored
             d["kd_teacher"] = MakdConfig.from_dict(self.kd_teacher).config_hash()
-        if self.scorer == "clip" and "scorer" not in self.unused_fields():
-            options = dict(self.scorer_options)
-            options.pop("batch_size", None)  # ClipAspectScorer's own forward batch, not the teacher's
-            key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
-            if key is not None:
-                d["scorer_teacher_key"] = key
-            d["clip_scorer_version"] = CLIP_SCORER_VERSION
+        if "scorer" not in self.unused_fields():
+            d.update(clip_scorer_identity(self.scorer, self.scorer_options))
         if self.uses_zero_shot and self.mllm_teacher is not None:
             key = teacher_identity(self.mllm_teacher)
             if key is not None:
                 d["mllm_teacher_key"] = key
         return d
 
+
+
+def clip_scorer_identity(scorer: str, scorer_options: dict) -> dict[str, Any]:
+    """Hash entries naming the embedded CLIP teacher behind a ``clip`` scorer (its own key: a
+    retrained teacher is another run), and the scorer's version; none for other scorers."""
+    if scorer != "clip":
+        return {}
+    from fgkd.teachers.clip import CLIP_SCORER_VERSION, DEFAULT_SCORER_TEACHER
+    from fgkd.teachers.embedded import teacher_identity
+
+    options = dict(scorer_options)
+    options.pop("batch_size", None)  # ClipAspectScorer's own forward batch, not the teacher's
+    key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
+    return {**({"scorer_teacher_key": key} if key is not None else {}), "clip_scorer_version": CLIP_SCORER_VERSION}
 
 
 FRACTION_SEED = 0  # the "less training data" subsets do not change with the training seed

@@ -12,6 +12,7 @@ they get validators: an embedded name or ``ARCH/TAG``, and pretrained weights on
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from fgkd.reproduce.sets import did_you_mean
@@ -39,6 +40,12 @@ def _scorers() -> list[str]:
     return list_scorers()
 
 
+def _detection_datasets() -> list[str]:
+    from fgkd.data.detection import DETECTION_DATASETS
+
+    return list(DETECTION_DATASETS)
+
+
 def _llms() -> list[str]:
     from fgkd.llm import list_llms
 
@@ -50,6 +57,7 @@ KINDS = ("dataset", "backbone", "teacher", "scorer", "llm")
 # validators (below) instead of a list.
 _NAME_SOURCES: dict[str, list[NameSource]] = {
     "dataset": [_datasets], "backbone": [_backbones], "scorer": [_scorers], "llm": [_llms],
+    "detection_dataset": [_detection_datasets],  # MaKD Table 7: coco or world scenes (fgkd.data.detection)
 }
 _VALIDATORS: dict[str, list[tuple[Validator, bool]]] = {}  # kind -> [(validator, checks_files)]
 _KEY_KINDS: dict[str, str] = {}
@@ -153,5 +161,23 @@ def _teacher_weights(name: Any, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _detection_data(name: Any, params: Mapping[str, Any]) -> str | None:
+    """COCO must be unpacked before a detection notebook starts (fgkd never downloads it)."""
+    if name != "coco":
+        return None
+    from fgkd.data.detection import coco_paths
+    from fgkd.data.registry import DatasetNotFoundError, default_root
+
+    folder = params.get("data_root")  # the folder holding one sub-folder per dataset
+    root = Path(str(folder)).expanduser() / "coco" if folder else default_root("coco")
+    try:
+        for split in ("train", "test"):
+            coco_paths(root, split)
+    except DatasetNotFoundError as error:
+        return f"{error.problem} (at {error.root}). Fix: unpack COCO 2017 there ({error.source}) or set data_root"
+    return None
+
+
+register_validator("detection_dataset", _detection_data, checks_files=True)
 register_validator("teacher", _teacher_name)
 register_validator("teacher", _teacher_weights, checks_files=True)

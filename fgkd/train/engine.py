@@ -102,6 +102,8 @@ def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> 
         return batch
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(b, device, channels_last) for b in batch)
+    if isinstance(batch, dict):  # detection targets: {"boxes", "labels", ...}
+        return {k: to_device(v, device, channels_last) for k, v in batch.items()}
     return batch
 
 
@@ -123,6 +125,8 @@ class Method(abc.ABC):
     """
 
     name: str = "method"
+    # how the loader stacks items into a batch: None is torch's default; detection keeps lists
+    collate_fn: Callable[[list[Any]], Any] | None = None
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -205,6 +209,7 @@ def make_loader(method: Method, epoch: int, info: ddp.DistInfo) -> DataLoader:
     else:
         sampler = RandomSampler(method.train_set, generator=generator)
     return DataLoader(method.train_set, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                      collate_fn=method.collate_fn,
                       num_workers=cfg.num_workers, generator=generator, worker_init_fn=_seed_worker,
                       pin_memory=method.device.type == "cuda", persistent_workers=False)
 

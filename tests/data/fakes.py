@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,3 +193,28 @@ def make_fake_stanford_cars(root: Path, class_names: tuple[str, ...] = ("AM Gene
             write_image(base / f"cars_{split}" / fname, class_color(c))
             records[n] = (fname, c + 1)
         savemat(annos, {"annotations": records})
+
+
+def write_fake_coco(root, n_train=4, n_val=3, size=64):
+    """A COCO 2017 tree the tests write: a few JPEGs and instances_*.json with two categories
+    (ids 3 and 7, not contiguous, as COCO's are) and a crowd region that training must skip."""
+    rng = np.random.default_rng(0)
+    (root / "annotations").mkdir(parents=True)
+    for split, n in (("train2017", n_train), ("val2017", n_val)):
+        (root / split).mkdir()
+        images, annotations = [], []
+        for i in range(n):
+            pixels = (rng.uniform(0, 60, (size, size, 3))).astype(np.uint8)
+            x, y = int(rng.integers(0, size // 2)), int(rng.integers(0, size // 2))
+            pixels[y:y + 24, x:x + 24] = (220, 40, 40) if i % 2 else (40, 40, 220)
+            name = f"{i + 1:012d}.jpg"
+            Image.fromarray(pixels).save(root / split / name)
+            images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
+            annotations.append({"id": 2 * i + 1, "image_id": i + 1, "category_id": 7 if i % 2 else 3,
+                                "bbox": [x, y, 24, 24], "area": 576, "iscrowd": 0})
+            annotations.append({"id": 2 * i + 2, "image_id": i + 1, "category_id": 3, "bbox": [0, 0, 4, 4],
+                                "area": 16, "iscrowd": 1})
+        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps({
+            "images": images, "annotations": annotations,
+            "categories": [{"id": 3, "name": "car"}, {"id": 7, "name": "train"}]}))
+    return root

@@ -540,6 +540,19 @@ def _render_batch(spec: DomainSpec, attributes: np.ndarray, size: int, rng: np.r
         idx = np.flatnonzero(values["scene"] == s)
         if len(idx):
             rgb[:, idx] = _scene(name, rng, len(idx), size)
+    draw_objects(spec, values, rgb, rng, nuisance, clutter=True)
+    _occlude(rgb, values["scene"], scenes, rng, size, strength)
+    return _finish(rgb, spec.attribute("light").values, values["light"], rng, nuisance)
+
+
+def draw_objects(spec: DomainSpec, values: dict[str, np.ndarray], rgb: np.ndarray, rng: np.random.Generator,
+                 nuisance: float, clutter: bool = False) -> None:
+    """Draw one object per image of ``values`` (attribute name -> value indices [N]) onto ``rgb``
+    [3, N, H, W] in place: pose, part colours with bounded jitter, background clutter (``clutter``),
+    then the domain's drawing. The drawing is linear in the background (each part blends over what
+    is there), which lets :mod:`fgkd.data.world.scenes` recover an object's alpha from two draws."""
+    n, size = rgb.shape[1], rgb.shape[2]
+    strength = min(nuisance, 1.0)
     # Pose: the object frame (u, v) of every pixel, (u, v) = R(-theta) ((x, y) - shift) / scale.
     max_rot, (s_lo, s_hi), max_shift = _POSE[spec.name]
     theta = np.deg2rad(rng.uniform(-1, 1, n) * max_rot * nuisance)
@@ -561,10 +574,9 @@ def _render_batch(spec: DomainSpec, attributes: np.ndarray, size: int, rng: np.r
             gain = 1 + rng.uniform(-1, 1, (n, 1)) * JITTER_GAIN * strength
             offset = rng.uniform(-1, 1, (n, 3)) * JITTER_OFFSET * strength
             colors[a.name] = np.clip(base * gain + offset, 0, 1).astype(_F)
-    _clutter(rgb, rng, size, strength)
+    if clutter:
+        _clutter(rgb, rng, size, strength)
     _DRAW[spec.name](_Canvas(rgb, u, v, ie), values, colors, rng)
-    _occlude(rgb, values["scene"], scenes, rng, size, strength)
-    return _finish(rgb, spec.attribute("light").values, values["light"], rng, nuisance)
 
 
 @lru_cache(maxsize=8)

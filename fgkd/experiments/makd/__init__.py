@@ -20,6 +20,8 @@ Each grid changes exactly the fields its table varies and nothing else (the test
 - :func:`fraction_grid` (Table 5): ``train_fraction``.
 - :func:`kd_grid` (Tables 4 and 6): ``mllm_kd_weight`` (zero-shot class logits of the scorer) and
   ``kd_teacher`` (a trained classifier run).
+- :func:`detection_grid` (Table 7): Base vs MaKD for Faster R-CNN-FPN (``fgkd.methods.detection``),
+  box AP by ``COCOeval``.
 
 The analysis helpers (Figures 3-5, section 5.5) read a finished run's cached test arrays
 (``Run.arrays("test")``: class and aspect logits, the scorer's P(yes)) and return arrays or
@@ -27,7 +29,7 @@ DataFrames for plotting; :class:`Verdict` states, from the numbers, whether the 
 holds at this scale.
 
 Modules: ``recipe`` (the shared recipe), ``grids`` (one per table), ``tables`` (runs into rows and
-the tables beside the paper's), ``verdicts``, ``aspects`` (Figures 3-5); shared pieces come from
+the tables beside the paper's), ``verdicts``, ``aspects`` (Figures 3-5), ``detection`` (Table 7); shared pieces come from
 ``fgkd.experiments.common``.
 """
 
@@ -100,6 +102,16 @@ from fgkd.experiments.makd.verdicts import (  # noqa: F401
     ablation_verdicts,
     trend,
     trend_verdict,
+)
+from fgkd.experiments.makd.detection import (  # noqa: F401
+    DetectionSettings,
+    check_detection_data,
+    detection_config,
+    detection_examples,
+    detection_grid,
+    detection_runs,
+    detection_table,
+    detection_verdicts,
 )
 from fgkd.experiments.makd.aspects import (  # noqa: F401
     AspectArrays,
