@@ -119,6 +119,9 @@ def with_seed(cfg: Any, seed: int) -> Any:
     return cfg.replace(**changes)
 
 
+LOG_NAMES = {"top1": "top-1", "AP": "box AP"}  # the metric each run's log line shows (classifiers, detectors)
+
+
 def train_grid(grid: Grid, seeds: Sequence[int] | None = None, *, log: Callable[[str], None] | None = print,
                **dependencies: Any) -> dict[Hashable, list[Any]]:
     """``{key: [Run per seed]}``, training what the run store lacks (one ``get_or_train`` each).
@@ -145,8 +148,8 @@ def train_grid(grid: Grid, seeds: Sequence[int] | None = None, *, log: Callable[
             runs[key].append(run)
             if log is not None:
                 took = "cached" if cached else f"trained in {time.perf_counter() - start:.0f} s"
-                log(f"{c.method:6s} {key!s:<40} seed {seed}: run {h}, top-1 "
-                    f"{run.metrics['top1']:6.2f} ({took})")
+                name, value = next((k, run.metrics[k]) for k in ("top1", "AP") if k in run.metrics)
+                log(f"{c.method:6s} {key!s:<40} seed {seed}: run {h}, {LOG_NAMES[name]} {value:6.2f} ({took})")
     return runs
 
 

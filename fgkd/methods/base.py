@@ -112,6 +112,20 @@ def validate_llm_options(c: Any) -> None:
         raise ConfigError(problem.replace(". Fix: ", "; "))
 
 
+def clip_scorer_identity(scorer: str, scorer_options: dict) -> dict[str, Any]:
+    """Hash entries naming the embedded CLIP teacher behind a ``clip`` scorer (its own key: a
+    retrained teacher is another run), and the scorer's version; none for other scorers."""
+    if scorer != "clip":
+        return {}
+    from fgkd.teachers.clip import CLIP_SCORER_VERSION, DEFAULT_SCORER_TEACHER
+    from fgkd.teachers.embedded import teacher_identity
+
+    options = dict(scorer_options)
+    options.pop("batch_size", None)  # ClipAspectScorer's own forward batch, not the teacher's
+    key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
+    return {**({"scorer_teacher_key": key} if key is not None else {}), "clip_scorer_version": CLIP_SCORER_VERSION}
+
+
 def validate_backbone(c: Any) -> None:
     check(bool(c.backbone.strip()), type(c).__name__, "backbone", c.backbone, "give a backbone name, e.g. 'resnet18'")
 

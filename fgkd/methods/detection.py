@@ -32,8 +32,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fgkd.config import check
-from fgkd.methods.base import RunConfig, validate_common, validate_llm_options
-from fgkd.methods.makd import aspect_questions, clip_scorer_identity
+from fgkd.methods.base import RunConfig, clip_scorer_identity, validate_common, validate_llm_options
+from fgkd.methods.makd import aspect_questions
 from fgkd.train.engine import IndexedDataset, Method
 
 # torchvision's references/detection recipe for Faster R-CNN R50-FPN (the "26 epochs" schedule)

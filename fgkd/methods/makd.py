@@ -40,7 +40,8 @@ from torch.utils.data import DataLoader
 from fgkd.config import ConfigError, check
 from fgkd.data.splits import Transformed
 from fgkd.data.transforms import CLASSIFIER_TRANSFORMS
-from fgkd.methods.base import RunConfig, validate_backbone, validate_common, validate_llm_options
+from fgkd.methods.base import (RunConfig, clip_scorer_identity, validate_backbone, validate_common,
+                               validate_llm_options)
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
 
 ASPECT_LOSSES = ("bce", "kl")
@@ -232,20 +233,6 @@ class MakdConfig(RunConfig):
                 d["mllm_teacher_key"] = key
         return d
 
-
-
-def clip_scorer_identity(scorer: str, scorer_options: dict) -> dict[str, Any]:
-    """Hash entries naming the embedded CLIP teacher behind a ``clip`` scorer (its own key: a
-    retrained teacher is another run), and the scorer's version; none for other scorers."""
-    if scorer != "clip":
-        return {}
-    from fgkd.teachers.clip import CLIP_SCORER_VERSION, DEFAULT_SCORER_TEACHER
-    from fgkd.teachers.embedded import teacher_identity
-
-    options = dict(scorer_options)
-    options.pop("batch_size", None)  # ClipAspectScorer's own forward batch, not the teacher's
-    key = teacher_identity(options.pop("teacher", DEFAULT_SCORER_TEACHER), options)
-    return {**({"scorer_teacher_key": key} if key is not None else {}), "clip_scorer_version": CLIP_SCORER_VERSION}
 
 
 FRACTION_SEED = 0  # the "less training data" subsets do not change with the training seed

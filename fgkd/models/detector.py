@@ -53,7 +53,7 @@ def _resnet18_fpn(num_classes: int, image_size: int, pretrained: bool) -> nn.Mod
     sides = tuple(int(image_size * f) for f in (0.25, 0.375, 0.5, 0.75))
     anchors = AnchorGenerator((sides,) * 4, ((0.5, 1.0, 2.0),) * 4)
     return FasterRCNN(backbone, num_classes=None, min_size=image_size, max_size=image_size,
-                      rpn_anchor_generator=anchors, box_roi_pool=MultiScaleRoIAlign(["0", "1", "2"], 7, 2),
+                      rpn_anchor_generator=anchors, box_roi_pool=MultiScaleRoIAlign(["0", "1", "2"], 7, 1),
                       box_head=TwoMLPHead(channels * 7 * 7, 128), box_predictor=FastRCNNPredictor(128, num_classes),
                       rpn_pre_nms_top_n_train=200, rpn_post_nms_top_n_train=100, rpn_pre_nms_top_n_test=100,
                       rpn_post_nms_top_n_test=50, rpn_batch_size_per_image=64, box_batch_size_per_image=32,
