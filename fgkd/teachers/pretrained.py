@@ -6,12 +6,17 @@ downloaded for ``create_model(ARCH, pretrained=TAG)``: first the Hugging Face ca
 error says what to download and where to put it. ``pretrained_path=`` skips the lookup.
 
 Loading itself is open_clip's: ``create_model_and_transforms(ARCH, pretrained=<file>)`` and
-``get_tokenizer(ARCH)``, inside :func:`~fgkd.teachers.clip.hub_offline`.
+``get_tokenizer(ARCH)``, inside :func:`~fgkd.teachers.clip.hub_offline`. OpenAI's own files
+(``ViT-B-32.pt``, ``ViT-B-16.pt``, ``ViT-L-14.pt`` as OpenAI distributes them into
+``~/.cache/clip``) are TorchScript archives, which open_clip's checkpoint loader refuses
+(``weights_only``): they go through ``open_clip.load_openai_model``, which rebuilds the model from
+the archive's state dict, as ``open_clip.create_model(ARCH, pretrained="openai")`` does.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +120,41 @@ def resolve_checkpoint(arch: str, tag: str, cache_dir: str | os.PathLike | None 
     )
 
 
+def is_torchscript_archive(path: str | os.PathLike) -> bool:
+    """True for a TorchScript archive (``torch.jit.save``: a zip with a ``code/`` folder), such as
+    OpenAI's CLIP files; False for ``torch.save`` checkpoints and safetensors files."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
+
+
+def _load_openai_archive(arch: str, checkpoint: Path, cfg: dict[str, Any], device: str):
+    """``(model, preprocess)`` of an OpenAI TorchScript archive, checked against ``arch``."""
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    import warnings
+
+    with warnings.catch_warnings():  # torch deprecates jit.load; the archive is read once, into a plain module
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+        model = open_clip.load_openai_model(str(checkpoint), precision="fp32", device=device)
+    expected = open_clip.get_model_config(arch) or {}
+    found = {"embed_dim": int(model.text_projection.shape[1]), "image_size": int(model.visual.image_size[0])
+             if isinstance(model.visual.image_size, (tuple, list)) else int(model.visual.image_size)}
+    wanted = {"embed_dim": expected.get("embed_dim"), "image_size": (expected.get("vision_cfg") or {}).get("image_size")}
+    wrong = {k: (found[k], v) for k, v in wanted.items() if v is not None and found[k] != v}
+    if wrong:
+        details = ", ".join(f"{k} {got} (not {want})" for k, (got, want) in wrong.items())
+        raise ValueError(f"{checkpoint} is an OpenAI CLIP archive of another architecture than {arch}: {details}; "
+                         f"name the teacher after the file's architecture, e.g. ViT-B-16/openai for ViT-B-16.pt")
+    preprocess = open_clip.image_transform(found["image_size"], is_train=False,
+                                           mean=cfg.get("mean") or OPENAI_DATASET_MEAN,
+                                           std=cfg.get("std") or OPENAI_DATASET_STD,
+                                           interpolation=cfg.get("interpolation") or "bicubic",
+                                           resize_mode=cfg.get("resize_mode") or "shortest")
+    return model, preprocess
+
+
 def load_pretrained_teacher(
     name: str,
     *,
@@ -148,16 +188,20 @@ def load_pretrained_teacher(
     if quick_gelu is None:
         quick_gelu = bool(cfg.get("quick_gelu", False))
     with hub_offline():
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            arch,
-            pretrained=str(checkpoint),
-            force_quick_gelu=quick_gelu,
-            image_mean=cfg.get("mean"),
-            image_std=cfg.get("std"),
-            image_interpolation=cfg.get("interpolation"),
-            image_resize_mode=cfg.get("resize_mode"),
-            device=device,
-        )
+        if is_torchscript_archive(checkpoint):  # OpenAI's files: QuickGELU is in the architecture they encode
+            model, preprocess = _load_openai_archive(arch, checkpoint, cfg, device)
+            quick_gelu = True
+        else:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                arch,
+                pretrained=str(checkpoint),
+                force_quick_gelu=quick_gelu,
+                image_mean=cfg.get("mean"),
+                image_std=cfg.get("std"),
+                image_interpolation=cfg.get("interpolation"),
+                image_resize_mode=cfg.get("resize_mode"),
+                device=device,
+            )
         tokenizer = open_clip.get_tokenizer(arch)
     provenance: dict[str, Any] = {
         "kind": "pretrained",

@@ -370,3 +370,59 @@ def test_an_unknown_architecture_is_named_as_such():
         resolve_checkpoint("ViT-Q-99", "nothing")
     with pytest.raises(ValueError, match="no pretrained tag 'nothing' for ViT-B-16"):
         resolve_checkpoint("ViT-B-16", "nothing")
+
+
+def _torchscript_archive_of(model: torch.nn.Module, path) -> None:
+    """Save ``model``'s weights as a TorchScript archive the way OpenAI ships CLIP (``torch.jit.save``),
+    offline: a scripted module tree holding the same parameters and buffers under the same names."""
+    class Holder(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    root = Holder()
+    for name, tensor in model.state_dict().items():
+        *parents, leaf = name.split(".")
+        node = root
+        for part in parents:
+            if not hasattr(node, part):
+                node.add_module(part, Holder())
+            node = getattr(node, part)
+        node.register_buffer(leaf, tensor.detach().clone())
+    torch.jit.save(torch.jit.script(root), str(path))
+
+
+def test_an_openai_torchscript_archive_loads_as_openai_distributes_it(tmp_path, no_network):
+    from open_clip.factory import _MODEL_CONFIGS
+
+    from fgkd.teachers.pretrained import is_torchscript_archive
+
+    _MODEL_CONFIGS["fgkd-tiny-openai"] = {  # OpenAI's layout (QuickGELU, 77 tokens, 49408 BPE ids), tiny widths
+        "embed_dim": 32, "quick_gelu": True,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1}}
+    torch.manual_seed(0)
+    reference = open_clip.create_model("fgkd-tiny-openai").eval()
+    with torch.no_grad():  # OpenAI's archives hold fp16 weights
+        for p in reference.parameters():
+            p.copy_(p.half().float())
+    archive = tmp_path / "clip" / "fgkd-tiny.pt"
+    archive.parent.mkdir()
+    _torchscript_archive_of(reference, archive)
+    assert is_torchscript_archive(archive)
+    with pytest.raises(RuntimeError, match="TorchScript"):  # what open_clip's own loader says
+        open_clip.create_model_and_transforms("fgkd-tiny-openai", pretrained=str(archive))
+    loaded = get_teacher("fgkd-tiny-openai/openai", pretrained_path=archive)
+    images, texts = _images(3), ["a red bird", "a blue car"]
+    with torch.no_grad():
+        ref_img = reference.encode_image(torch.stack([loaded.preprocess(Image.fromarray(a)) for a in images]),
+                                         normalize=True)
+        ref_txt = reference.encode_text(open_clip.get_tokenizer("fgkd-tiny-openai")(texts), normalize=True)
+    assert torch.allclose(loaded.encode_images(images), ref_img, atol=1e-5)
+    assert torch.allclose(loaded.encode_texts(texts), ref_txt, atol=1e-5)
+    assert loaded.provenance["quick_gelu"] is True
+    plain = tmp_path / "state_dict.pt"
+    torch.save(reference.state_dict(), plain)
+    assert not is_torchscript_archive(plain)
+    _MODEL_CONFIGS["fgkd-tiny-openai-wide"] = {**_MODEL_CONFIGS["fgkd-tiny-openai"], "embed_dim": 48}
+    with pytest.raises(ValueError, match="another architecture"):
+        get_teacher("fgkd-tiny-openai-wide/openai", pretrained_path=archive)
