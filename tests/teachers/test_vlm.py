@@ -286,3 +286,20 @@ def test_vlm_needs_a_model_id():
 def test_scorer_class_is_what_get_scorer_builds(scorer):
     assert isinstance(scorer, VlmAspectScorer)
     assert scorer.name.startswith("vlm:")
+
+
+def test_the_vlm_loads_once_per_process_and_loading_setting(model_dir, monkeypatch):
+    import fgkd.teachers.vlm.loading as loading
+
+    loading.clear_loaded_vlms()
+    calls = []
+    real = loading.load_vlm
+    monkeypatch.setattr(loading, "load_vlm", lambda config: calls.append(config.model_id) or real(config))
+    first = get_scorer("vlm", model_id=str(model_dir), device="cpu", question_batch_size=2)
+    second = get_scorer("vlm", model_id=str(model_dir), device="cpu", question_batch_size=4)  # batching only
+    assert len(calls) == 1 and second.model is first.model and second.processor is first.processor
+    other = get_scorer("vlm", model_id=str(model_dir), device="cpu", dtype="float32")
+    assert len(calls) == 2 and other.model is not first.model
+    loading.clear_loaded_vlms()
+    get_scorer("vlm", model_id=str(model_dir), device="cpu")
+    assert len(calls) == 3

@@ -62,3 +62,25 @@ def load_vlm(config: VlmConfig):
         raise
     model.to(device).eval()
     return model, processor
+
+
+# One (model, processor) per loading setting and process: a notebook's MaKD runs (84 in makd_main)
+# each build a scorer, and reading a multi-GB model for every one of them would dominate the time.
+_LOADED: dict[tuple, tuple] = {}
+
+
+def load_vlm_once(config: VlmConfig):
+    """:func:`load_vlm`, once per process for each ``(model_id, revision, device, dtype,
+    trust_remote_code, local_files_only)``; later calls return the same objects (eval mode, frozen
+    by use: scorers never train them). ``clear_loaded_vlms()`` frees them."""
+    key = (config.model_id, config.revision, config.device, config.dtype, config.trust_remote_code,
+           config.local_files_only)
+    if key not in _LOADED:
+        _LOADED[key] = load_vlm(config)
+    return _LOADED[key]
+
+
+def clear_loaded_vlms() -> None:
+    """Forget the models :func:`load_vlm_once` holds (their memory is freed when no scorer uses them)."""
+    _LOADED.clear()
+

@@ -13,7 +13,7 @@ import torch
 
 from fgkd.io import stable_hash
 from fgkd.teachers.vlm.config import VlmConfig
-from fgkd.teachers.vlm.loading import load_vlm
+from fgkd.teachers.vlm.loading import load_vlm_once
 from fgkd.teachers.vlm.prefix import (
     PrefixSplitError,
     SharedPrefix,
@@ -63,7 +63,7 @@ class VlmAspectScorer:
 
     def __init__(self, model_id: str, **options: Any):
         self.config = VlmConfig(model_id=model_id, **options)
-        self.model, self.processor = load_vlm(self.config)
+        self.model, self.processor = load_vlm_once(self.config)  # once per process and loading setting
         self.yes_ids, self.no_ids = yes_no_token_ids(self.processor.tokenizer,
                                                      exact=self.config.prompt_mode == "authors")
         self._runner = _Runner(self.model, self.processor, self.config.question_batch_size)
