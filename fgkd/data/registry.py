@@ -70,9 +70,20 @@ def data_root() -> Path:
     return Path(root).expanduser() if root else Path.home() / "data"
 
 
+# Folders a dataset is also found under when ``<data_root>/<name>`` does not exist: the name its
+# official archive unpacks to (CUB_200_2011.tgz gives CUB_200_2011/).
+ROOT_ALIASES = {"cub200": ("CUB_200_2011",)}
+
+
 def default_root(name: str) -> Path:
-    """Where dataset ``name`` is looked for when no ``root`` is given: ``data_root() / name``."""
-    return data_root() / name
+    """Where dataset ``name`` is looked for when no ``root`` is given: ``data_root() / name``, or
+    the folder its archive unpacks to (``$FGKD_DATA_DIR/CUB_200_2011`` for ``cub200``) when only
+    that one exists."""
+    base = data_root()
+    for alias in ROOT_ALIASES.get(name, ()):
+        if not (base / name).exists() and (base / alias).is_dir():
+            return base / alias
+    return base / name
 
 
 _PREFIX = re.compile(r"^\d+\.(?=\D)")

@@ -141,9 +141,33 @@ def _mobilenet_v1(pretrained: bool, small_input: bool) -> tuple[nn.Module, int]:
     return model, model.feature_dim
 
 
-register_backbone("resnet18", _resnet("resnet18", "ResNet18_Weights.IMAGENET1K_V1", 512))
-register_backbone("resnet34", _resnet("resnet34", "ResNet34_Weights.IMAGENET1K_V1", 512))
-# V1 weights: the classic torchvision ImageNet ResNet-50 (76.1%) that MoCo/LEAD-era work starts from.
-register_backbone("resnet50", _resnet("resnet50", "ResNet50_Weights.IMAGENET1K_V1", 2048))
+# torchvision's ImageNet weights of each built-in backbone that has them. V1 for ResNet-50: the
+# classic 76.1 % model that MoCo/LEAD-era work starts from.
+IMAGENET_WEIGHTS = {"resnet18": "ResNet18_Weights.IMAGENET1K_V1", "resnet34": "ResNet34_Weights.IMAGENET1K_V1",
+                    "resnet50": "ResNet50_Weights.IMAGENET1K_V1",
+                    "efficientnet_b0": "EfficientNet_B0_Weights.IMAGENET1K_V1"}
+
+
+def imagenet_weights_problem(name: str) -> str | None:
+    """Why ``pretrained=True`` would fail for backbone ``name`` before any training: no torchvision
+    weights exist for it, or their file is not in the hub cache (the message names it); else None."""
+    if name not in IMAGENET_WEIGHTS:
+        # a backbone registered by the user loads its own weights; mobilenet_v1 has none to load
+        return ("backbone 'mobilenet_v1' has no torchvision ImageNet weights. Fix: set pretrained to false"
+                if name == "mobilenet_v1" else None)
+    import torchvision
+
+    enum_name, member = IMAGENET_WEIGHTS[name].split(".")
+    weights = getattr(getattr(torchvision.models, enum_name), member)
+    path = cached_weights_path(weights)
+    if path.is_file():
+        return None
+    return (f"the ImageNet weights of {name} are not at {path} (fgkd never downloads weights). Fix: download "
+            f"{weights.url} and save it as {path} (TORCH_HOME moves the cache), or set pretrained to false")
+
+
+register_backbone("resnet18", _resnet("resnet18", IMAGENET_WEIGHTS["resnet18"], 512))
+register_backbone("resnet34", _resnet("resnet34", IMAGENET_WEIGHTS["resnet34"], 512))
+register_backbone("resnet50", _resnet("resnet50", IMAGENET_WEIGHTS["resnet50"], 2048))
 register_backbone("efficientnet_b0", _efficientnet_b0)
 register_backbone("mobilenet_v1", _mobilenet_v1)

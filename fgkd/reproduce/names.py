@@ -178,6 +178,45 @@ def _detection_data(name: Any, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _backbone_weights(name: Any, params: Mapping[str, Any]) -> str | None:
+    """With ``pretrained: true`` the backbone's ImageNet weights must be in torch's hub cache."""
+    if params.get("pretrained") is not True:
+        return None
+    backbones = _optional_import("fgkd.models.backbones")
+    return None if backbones is None else backbones.imagenet_weights_problem(str(name))
+
+
+def _vlm_on_disk(name: Any, params: Mapping[str, Any]) -> str | None:
+    """The ``vlm`` scorer's model (``scorer_model``) must be a local folder or in the Hugging Face cache."""
+    model_id = str(params.get("scorer_model") or "")
+    if name != "vlm" or not model_id or Path(model_id).expanduser().is_dir():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return None
+    return (f"the vlm scorer's model {model_id!r} is neither a local folder nor in the Hugging Face cache "
+            f"(fgkd loads it offline). Fix: `hf download {model_id}` once, or set scorer_model to a local folder")
+
+
+def _llm_key(name: Any, params: Mapping[str, Any], key: str = "llm") -> str | None:
+    """An ``openai`` LLM reads its API key from an environment variable, which must be set."""
+    if name != "openai":
+        return None
+    import os
+
+    prefix = key[: -len("llm")]
+    env = next((str(params[k]) for k in (f"{prefix}llm_key_env", f"{prefix}llm_api_key_env", f"{prefix}api_key_env")
+                if params.get(k)), "OPENAI_API_KEY")
+    if os.environ.get(env):
+        return None
+    return (f"the openai LLM ({key}) reads its API key from ${env}, which is not set. Fix: export {env}=... "
+            f"before fgkd reproduce (the key never lands in params, reports or caches), or use llm: file / template")
+
+
 register_validator("detection_dataset", _detection_data, checks_files=True)
+register_validator("backbone", _backbone_weights, checks_files=True)
+register_validator("scorer", _vlm_on_disk, checks_files=True)
+register_validator("llm", _llm_key, checks_files=True)
 register_validator("teacher", _teacher_name)
 register_validator("teacher", _teacher_weights, checks_files=True)

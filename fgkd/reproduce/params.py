@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 import os
 import re
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ def validate_params(
                      f"{_type_name(spec.default)}", _a_value(spec.default))
             continue
         problems.extend(_check_value(key, value, context, parameters, notebook, params_file, check_files,
-                                     recipe_keys=recipe_keys, recipe_file=recipe_path))
+                                     recipe_keys=recipe_keys, recipe_file=recipe_path, default=spec.default))
     required = REQUIRED_KEYS + (("params_set",) if paper else ())
     for key in [k for k in required if k not in parameters]:
         what = ("the params set whose shared recipe the notebook reads" if key == "params_set"
@@ -231,7 +232,7 @@ def validate_params(
 def _check_value(
     key: str, value: Any, params: Mapping[str, Any], parameters: Mapping[str, NotebookParameter],
     notebook: Path | None, params_file: Path, check_files: bool, *,
-    recipe_keys: Mapping[str, Any] | None = None, recipe_file: Path | None = None,
+    recipe_keys: Mapping[str, Any] | None = None, recipe_file: Path | None = None, default: Any = None,
 ) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -256,6 +257,14 @@ def _check_value(
                 "put the data there or point the key at the folder holding it (fgkd never downloads)")
         return problems
 
+    # a default the rule would refuse (teacher_epochs: 0, "the teacher's default") is a sentinel: the
+    # field's own Recipe check speaks for it
+    sentinel = default is not None and range_problem(key, default) is not None
+    message = None if value == default or sentinel else range_problem(key, value)
+    if message:
+        add(*message)
+        return problems
+
     kind, plural = key_kind(key)
     if kind is None or not isinstance(value, str):
         return problems
@@ -276,7 +285,8 @@ def _check_value(
         for validator, checks_files in validators(kind):
             if checks_files and not check_files:
                 continue
-            message = validator(name, params)
+            takes_key = "key" in inspect.signature(validator).parameters  # e.g. alt_llm reads alt_llm_key_env
+            message = validator(name, params, key=key) if takes_key else validator(name, params)
             if message:
                 problem, _, fix = str(message).partition(". Fix: ")
                 add(problem, fix or "see the message")
@@ -285,6 +295,37 @@ def _check_value(
             if message:
                 add(*message)
     return problems
+
+
+# Ranges by key name, checked for every params key (a notebook's own and the shared recipe's) before
+# anything trains: (key suffix, test, what the value must be).
+_RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("epochs", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"),
+    ("lr", lambda v: isinstance(v, (int, float)) and v > 0, "a number > 0"),
+    ("batch_size", lambda v: isinstance(v, int) and v >= 2, "an int >= 2 (batch norm needs two samples)"),
+    ("weight_decay", lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),
+    ("seed", lambda v: isinstance(v, int) and v >= 0, "an int >= 0"),
+    ("classes", lambda v: isinstance(v, int) and v >= 2, "an int >= 2"),
+    ("per_class", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"),
+    ("image_size", lambda v: isinstance(v, int) and v >= 8, "an int >= 8 (pixels)"),
+    ("num_aspects", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"),
+    ("num_workers", lambda v: isinstance(v, int) and v >= 0, "an int >= 0"),
+    ("device", lambda v: isinstance(v, str) and (v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", v)),
+     "auto, cpu, cuda or cuda:N"),
+)
+
+
+def range_problem(key: str, value: Any) -> tuple[str, str] | None:
+    """``(problem, fix)`` when a key whose name says what it holds (``epochs``, ``detection_lr``,
+    ``batch_size``, ``device``...) has a value out of its range; None when fine or not such a key."""
+    if isinstance(value, bool) or value is None:
+        return None
+    for suffix, ok, what in _RANGES:
+        if key == suffix or key.endswith("_" + suffix):
+            if not ok(value):
+                return f"{key}={value!r} is out of range: it must be {what}", f"set {key} to {what}"
+            return None
+    return None
 
 
 def _dataset_folder_problem(
@@ -311,6 +352,11 @@ def _dataset_folder_problem(
     else:
         folder = registry.default_root(name)
     if folder.is_dir():
+        try:  # the folder must hold the dataset, not only exist: the loader checks its layout
+            registry.get_dataset(name, root=folder, split="train")
+        except registry.DatasetNotFoundError as error:
+            return (f"dataset {name!r} at {folder} is incomplete: {error.problem}",
+                    f"unpack it into the layout {name}'s loader expects (fgkd never downloads data): {error.source}")
         return None
     in_file = recipe_file if root_key in recipe_keys and recipe_file is not None else "the params file"
     where = f"set {root_key!r} in {in_file}, or " if root_key else ""
@@ -345,15 +391,36 @@ def check_recipe(params_set: ParamsSet | str | os.PathLike, paper: str, *,
                                                      f"Recipe's {key} is {_type_name(fields[key])}",
                                     _a_value(fields[key])))
         else:
-            problems.extend(_check_value(key, value, raw, {}, None, path, check_files))
+            problems.extend(_check_value(key, value, raw, {}, None, path, check_files, default=fields[key]))
     if problems:
         return {}, problems
+    recipe_cls = experiment_module(paper).Recipe
     try:
-        recipe = experiment_module(paper).Recipe(**raw)
+        recipe = recipe_cls(**raw)
     except (ValueError, TypeError) as error:
+        # name every bad value, not only the first: add the file's values one at a time to the
+        # defaults, keeping those the Recipe accepts; a second pass retries the rejected ones once
+        # the values they depend on (teacher_epochs needs an embedded teacher) are in
+        accepted: dict[str, Any] = {}
+        rejected: dict[str, Exception] = {}
+        for _ in range(2):
+            for key, value in raw.items():
+                if key in accepted:
+                    continue
+                try:
+                    recipe_cls(**{**accepted, key: value})
+                    accepted[key] = value
+                    rejected.pop(key, None)
+                except (ValueError, TypeError) as alone:
+                    rejected[key] = alone
+        for key, alone in rejected.items():
+            problems.append(Problem(path, None, key, f"the {name} Recipe rejects {key}={raw[key]!r}: {alone}",
+                                    "change this value"))
+        if problems:
+            return {}, problems
         mentioned = [word for word in _FIELD_IN_MESSAGE.findall(str(error)) if word in fields]
         return {}, [Problem(path, None, mentioned[0] if mentioned else "(recipe)",
-                            f"the {name} Recipe rejects these values: {error}",
+                            f"the {name} Recipe rejects these values together: {error}",
                             "change the value the message names")]
     return dataclasses.asdict(recipe), []
 

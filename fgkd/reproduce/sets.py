@@ -48,8 +48,18 @@ class ParamsError(ValueError):
         elif len(self.problems) == 1:
             message = self.problems[0].format()
         else:
-            lines = "\n".join(f"  - {p.format()}" for p in self.problems)
-            message = f"{len(self.problems)} problems with the notebook params:\n{lines}"
+            # one line per (problem, fix): the same missing weights named by 14 notebooks is one message
+            groups: dict[tuple[str, str], list[Problem]] = {}
+            for p in self.problems:
+                groups.setdefault((p.problem, p.fix), []).append(p)
+            lines = []
+            for (problem, fix), found in groups.items():
+                if len(found) == 1:
+                    lines.append(f"  - {found[0].format()}")
+                else:
+                    places = "; ".join(p.place() for p in found)
+                    lines.append(f"  - {problem}. Fix: {fix}\n    ({len(found)} places: {places})")
+            message = f"{len(self.problems)} problems with the notebook params:\n" + "\n".join(lines)
         super().__init__(message)
 
 
@@ -63,9 +73,12 @@ class Problem:
     problem: str
     fix: str
 
-    def format(self) -> str:
+    def place(self) -> str:
         where = f"notebook {self.notebook}" if self.notebook is not None else "shared recipe"
-        return f"{self.params_file}: key {self.key!r} ({where}): {self.problem}. Fix: {self.fix}"
+        return f"{self.params_file}: key {self.key!r} ({where})"
+
+    def format(self) -> str:
+        return f"{self.place()}: {self.problem}. Fix: {self.fix}"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -11,6 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from notebook_fakes import PARAMETERS, make_notebook, write_manifest  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from fakes import make_fake_cub  # noqa: E402
+
 from fgkd.reproduce import names as N  # noqa: E402
 from fgkd.reproduce import params as P  # noqa: E402
 from fgkd.reproduce.params import (  # noqa: E402
@@ -169,7 +172,11 @@ def test_real_dataset_without_its_folder_is_an_error(nb, pset, tmp_path, monkeyp
         load_params(pset, nb)
     message = str(info.value)
     assert "dataset 'cub200' has no folder" in message and "FGKD_DATA_DIR" in message and "'data_root'" in message
-    (tmp_path / "data" / "cub200").mkdir(parents=True)
+    (tmp_path / "data" / "cub200").mkdir(parents=True)  # an empty folder is not the dataset
+    with pytest.raises(ParamsError, match="dataset 'cub200' at .*cub200 is incomplete"):
+        load_params(pset, nb)
+    (tmp_path / "data" / "cub200").rmdir()
+    make_fake_cub(tmp_path / "data")  # unpacked as the archive unpacks: $FGKD_DATA_DIR/CUB_200_2011
     assert load_params(pset, nb) == {"dataset": "cub200"}
 
 
@@ -329,7 +336,7 @@ def test_the_recipe_is_built_so_its_own_checks_run(lead_nb, lead_set):
     with pytest.raises(ParamsError) as info:
         check_params(lead_set, [lead_nb], check_files=False)
     [problem] = info.value.problems
-    assert problem.key == "llm_model" and "the LEAD Recipe rejects these values" in problem.problem
+    assert problem.key == "llm_model" and "the LEAD Recipe rejects llm_model='gpt-4o'" in problem.problem
 
 
 def test_a_recipe_key_belongs_in_the_recipe_file_only(lead_nb, lead_set):
@@ -366,3 +373,49 @@ def test_a_notebook_its_manifest_does_not_list_is_an_error(lead_nb, lead_set):
     (lead_set.folder / "other.yaml").write_text("")
     with pytest.raises(ParamsError, match=r"'\(manifest\)'.*other.ipynb has no entry in .*manifest.yaml"):
         check_params(lead_set, [lead_nb, other])
+
+
+def test_values_out_of_range_are_each_named_before_anything_trains(lead_nb, lead_set):
+    _recipe(lead_set, 'epochs: -2\nlr: -0.1\nbatch_size: 1\ndevice: "tpu"\nseed: -1\n')
+    write(lead_set, "num_classes: 3\n")
+    with pytest.raises(ParamsError) as info:
+        check_params(lead_set, [lead_nb], check_files=False)
+    keys = {p.key for p in info.value.problems}
+    assert {"epochs", "lr", "batch_size", "device", "seed"} <= keys
+    message = str(info.value)
+    assert "epochs=-2 is out of range: it must be an int >= 1" in message and "device='tpu'" in message
+
+
+def test_a_recipe_value_its_recipe_rejects_is_named_even_beside_others(lead_nb, lead_set):
+    _recipe(lead_set, 'llm_model: "gpt-4o"\nteacher_epochs: 3\nteacher: "ViT-B-16/openai"\n')
+    with pytest.raises(ParamsError) as info:
+        check_params(lead_set, [lead_nb], check_files=False)
+    assert {p.key for p in info.value.problems} >= {"llm_model"}
+
+
+def test_the_same_problem_in_several_places_is_one_message(tmp_path):
+    from fgkd.reproduce.sets import Problem
+
+    problems = [Problem(tmp_path / f"n{i}.yaml", None, "teacher", "weights missing", "download them") for i in range(3)]
+    problems.append(Problem(tmp_path / "x.yaml", None, "epochs", "bad", "fix it"))
+    message = str(ParamsError(problems))
+    assert message.count("weights missing") == 1 and "(3 places: " in message and "n2.yaml" in message
+    assert message.startswith("4 problems") and "x.yaml: key 'epochs'" in message
+
+
+def test_files_the_runs_need_are_checked_at_dry_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert "resnet50-0676ba61.pth" in N._backbone_weights("resnet50", {"pretrained": True})
+    assert N._backbone_weights("resnet50", {"pretrained": False}) is None
+    assert "no torchvision ImageNet weights" in N._backbone_weights("mobilenet_v1", {"pretrained": True})
+    assert "$OPENAI_API_KEY, which is not set" in N._llm_key("openai", {})
+    assert "$DEEPSEEK_API_KEY" in N._llm_key("openai", {"alt_llm_key_env": "DEEPSEEK_API_KEY"}, key="alt_llm")
+    assert N._llm_key("template", {}) is None
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert N._llm_key("openai", {}) is None
+    assert "hf download fgkd-test/no-such-vlm" in N._vlm_on_disk("vlm", {"scorer_model": "fgkd-test/no-such-vlm"})
+    assert N._vlm_on_disk("vlm", {"scorer_model": str(tmp_path)}) is None  # a local folder
+    assert N._vlm_on_disk("clip", {"scorer_model": "embedded-M"}) is None
+
