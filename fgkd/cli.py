@@ -29,10 +29,15 @@ def _reproduce(args: argparse.Namespace) -> int:
     from fgkd.reproduce.sets import ParamsError, resolve_params_set
 
     try:
-        config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=args.jobs,
+        overrides = tuple(args.param or ())
+        jobs = args.jobs
+        if args.nproc_per_node > 1:  # every run trained by N torchrun processes, one notebook at a time
+            overrides += (("world_size", args.nproc_per_node),)
+            jobs = 1
+        config = ReproduceConfig(params=args.params, only=tuple(args.only or ()), jobs=jobs,
                                  reports=args.reports, notebooks=args.notebooks, progress=not args.no_progress,
                                  force=args.force, command=getattr(args, "command_line", ""),
-                                 overrides=tuple(args.param or ()))
+                                 overrides=overrides)
         root = check_cache_writable()  # before anything trains: a read-only cache fails here, named
         free = free_bytes(root)
         if free < MIN_FREE_BYTES:
@@ -234,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-p", "--param", type=_key_value, action="append", metavar="KEY=VALUE",
                      help="override a notebook parameter or a shared recipe key for this run, e.g. -p epochs=10 "
                           "(YAML value; validated like the params files; repeatable)")
+    rep.add_argument("--nproc-per-node", type=_positive_int, default=1, metavar="N",
+                     help="train every run with N processes under torchrun (one GPU each; the run key holds N and "
+                          "the global batch); notebooks then run one at a time. Default 1: in the notebook's process")
     rep.add_argument("--dry-run", action="store_true", help="validate the params and list the notebooks; run nothing")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(handler=_reproduce)

@@ -172,8 +172,43 @@ def get_or_train(cfg: Config, **method_options: Any) -> Run:
                 return run
             if run.evaluable:  # trained, but killed while evaluating or its metrics.json is damaged
                 return _evaluate_and_store(cfg, run)
+            if getattr(cfg, "world_size", 1) > 1:  # a notebook asks for an N-process run: torchrun trains it
+                return _train_under_torchrun(cfg, run, method_options)
             return _train_and_store(cfg, run, info, method_options)
     return _train_and_store(cfg, run, info, method_options)
+
+
+# What torchrun starts in each process (tests point it at a script that registers their fakes first).
+TORCHRUN_TARGET: list[str] = ["-m", "fgkd.train"]
+
+
+def _train_under_torchrun(cfg: Config, run: Run, method_options: dict[str, Any]) -> Run:
+    """Train an N-process run (``cfg.world_size``) from a single process: ``torchrun --standalone
+    --nproc-per-node N -m fgkd.train --config <run>/config.json``, its output shown as it comes."""
+    import subprocess
+    import sys
+    from collections import deque
+
+    from fgkd.paths import ENV_CACHE, cache_root
+
+    if method_options:
+        raise ValueError(f"a world_size={cfg.world_size} run trains in torchrun processes, which cannot be handed "
+                         f"objects ({sorted(method_options)}); let the run store build them from the config")
+    run.path.mkdir(parents=True, exist_ok=True)
+    config_file = run.path / "config.json"
+    atomic_write_json(config_file, cfg.record())
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={cfg.world_size}",
+           *TORCHRUN_TARGET, "--config", str(config_file)]
+    env = {**os.environ, ENV_CACHE: str(cache_root())}
+    tail: deque[str] = deque(maxlen=40)
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            tail.append(line)
+            print(line, end="", flush=True)
+    if proc.returncode != 0 or not run.done:
+        raise RuntimeError(f"torchrun with {cfg.world_size} processes did not finish run {run.path.name} "
+                           f"(exit {proc.returncode}); its last output:\n{''.join(tail)}")
+    return run
 
 
 def best_epoch_metrics(history: list[dict[str, float]]) -> dict[str, float]:

@@ -61,6 +61,12 @@ class RunConfig(Config):
         defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in self.HASHED_WHEN_SET}
         d = {self.HASH_NAMES.get(k, k): v for k, v in self.to_dict().items()
              if k not in skip and not (k in defaults and v == defaults[k])}
+        # One process keeps the key runs were stored under; N processes train another run: batch_size
+        # is per process, so N of them step on N times the images.
+        if d.get("world_size", 1) == 1:
+            d.pop("world_size", None)
+        else:
+            d["global_batch_size"] = d["batch_size"] * d["world_size"]
         return {"family": self.family, **d}
 
     def config_hash(self) -> str:
@@ -92,6 +98,7 @@ def validate_common(c: Any) -> None:
     check(c.batch_size >= 2, n, "batch_size", c.batch_size, "must be >= 2 (batch norm needs two samples)")
     check(c.num_workers >= 0, n, "num_workers", c.num_workers, "must be >= 0")
     check(c.threads >= 1, n, "threads", c.threads, "must be >= 1 (CPU threads used to train and evaluate)")
+    check(c.world_size >= 1, n, "world_size", c.world_size, "must be >= 1 (the processes that train the run)")
     check(c.seed >= 0, n, "seed", c.seed, "must be >= 0")
     check(c.device in DEVICES, n, "device", c.device, f"choose one of {DEVICES}")
     if "fraction" in c.dataset_options:
@@ -175,6 +182,7 @@ class SSLConfig(RunConfig):
     # weights do not depend on OMP_NUM_THREADS or the machine's load; another value gives
     # other last digits under the same run key
     threads: int = 1
+    world_size: int = 1  # processes that train the run (torchrun); in the run key with the global batch when > 1
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     amp: bool = True  # bf16/fp16 autocast, CUDA only

@@ -79,6 +79,7 @@ class MakdDetectionConfig(RunConfig):
     # --- runtime
     num_workers: int = 4
     threads: int = 1
+    world_size: int = 1  # processes that train the run (torchrun); in the run key with the global batch when > 1
     seed: int = 0
     device: str = "auto"
     amp: bool = True

@@ -133,6 +133,7 @@ class MakdConfig(RunConfig):
     # --- runtime
     num_workers: int = 4
     threads: int = 1  # CPU intra-op threads that train and evaluate the run (fgkd.determinism)
+    world_size: int = 1  # processes that train the run (torchrun); in the run key with the global batch when > 1
     seed: int = 0
     device: str = "auto"
     amp: bool = True

@@ -243,6 +243,11 @@ def _train(method: Method, run_dir: Path, device: torch.device,
            on_epoch_end: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
     cfg = method.cfg
     info = ddp.current()
+    expected = getattr(cfg, "world_size", 1)
+    if info.world_size != expected:
+        raise ValueError(f"this run is keyed for world_size={expected} process(es) but {info.world_size} are "
+                         f"training it; set world_size: {info.world_size} in its config (the run key holds the "
+                         f"process count and the global batch), or start it with torchrun --nproc-per-node {expected}")
     seed_everything(cfg.seed)  # the same initial weights on every rank
     method.build(device, for_training=True)
     module = method.module.to(device)

@@ -23,7 +23,7 @@ def _config_file(tmp_path, **overrides):
 def test_torchrun_two_cpu_processes_end_in_step(tmp_path):
     """Two gloo ranks (MoCo: shuffle-BN and key all-gather across ranks) train, evaluate once and end
     with bit-identical weights (the engine compares SHA-256 digests of every rank's state)."""
-    cfg, path = _config_file(tmp_path)
+    cfg, path = _config_file(tmp_path, world_size=2)
     env = {**os.environ, "FGKD_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
            str(HERE / "ddp_main.py"), "--config", str(path)]
@@ -78,3 +78,38 @@ def test_state_digest_sees_any_change():
     with torch.no_grad():
         module.bias[0] += 1e-7
     assert state_digest(module) != before
+
+
+def test_the_process_count_is_part_of_the_run_key():
+    one = lead_config(method="moco", batch_size=4)
+    two = one.replace(world_size=2)
+    assert one.config_hash() != two.config_hash()
+    assert "world_size" not in one.hash_dict()  # one process keeps the keys runs were stored under
+    assert two.hash_dict()["global_batch_size"] == 8
+    assert two.replace(batch_size=2).hash_dict()["global_batch_size"] == 4
+
+
+def test_a_run_keyed_for_two_processes_refuses_one(tmp_path, monkeypatch):
+    from fgkd.methods import make_method
+    from fgkd.train.engine import train
+
+    monkeypatch.setenv("FGKD_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = lead_config(method="moco", epochs=1, batch_size=4, queue_size=16, world_size=2)
+    with pytest.raises(ValueError, match="keyed for world_size=2 .* 1 are training it.*torchrun --nproc-per-node 2"):
+        train(make_method(cfg), tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_a_single_process_asking_for_a_two_process_run_trains_it_under_torchrun(tmp_path, monkeypatch, capsys):
+    import fgkd.runs as runs
+
+    monkeypatch.setenv("FGKD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(runs, "TORCHRUN_TARGET", [str(HERE / "ddp_main.py")])
+    cfg = lead_config(method="moco", epochs=1, batch_size=4, queue_size=16, world_size=2)
+    run = runs.get_or_train(cfg)
+    assert run.done and run.metrics["world_size"] == 2 and len(run.metrics["rank_digests"]) == 2
+    assert '"metrics"' in capsys.readouterr().out  # the processes' output is shown
+    one = runs.get_or_train(cfg.replace(world_size=1))
+    assert one.path != run.path and one.metrics["world_size"] == 1
+

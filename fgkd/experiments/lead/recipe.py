@@ -81,6 +81,7 @@ class Recipe(RecipeBase):
     probe_report: str = "final"  # Top-1 in the tables: final | best (best test epoch, as the authors) | selected
     seeds: str = "0,1,2"  # comma-separated training seeds; every table shows mean and s.d. over them
     device: str = "auto"  # auto | cpu | cuda (not part of a run's identity)
+    world_size: int = 1  # processes that train each run (fgkd reproduce --nproc-per-node sets it)
     num_workers: int = 4  # data-loader workers (not part of a run's identity)
 
     paper = "lead"
@@ -126,7 +127,7 @@ class Recipe(RecipeBase):
             beta_reference=self.beta_reference or None, beta_world_size=self.beta_world_size, lr=self.lr,
             weight_decay=self.weight_decay, epochs=self.epochs, batch_size=self.batch_size,
             probe_epochs=self.probe_epochs, probe=self.probe, validation_fraction=self.validation_fraction,
-            probe_report=self.probe_report, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
+            probe_report=self.probe_report, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
             progress=False,
         )
         return cfg.replace(**changes) if changes else cfg

@@ -69,7 +69,8 @@ def detection_config(recipe: Recipe, dataset: str, settings: DetectionSettings, 
         scorer_options=scorer_options(recipe.scorer, model=recipe.scorer_model, oracle_noise=recipe.oracle_noise,
                                       prompt_mode=recipe.scorer_prompt),
         alpha=recipe.alpha, lr=settings.lr, weight_decay=settings.weight_decay, batch_size=settings.batch_size,
-        epochs=settings.epochs, seed=recipe.seed_list[0], device=recipe.device, num_workers=recipe.num_workers,
+        epochs=settings.epochs, seed=recipe.seed_list[0], device=recipe.device, world_size=recipe.world_size,
+        num_workers=recipe.num_workers,
         progress=False)
     return cfg.replace(**changes) if changes else cfg
 

@@ -96,6 +96,7 @@ class Recipe(RecipeBase):
     seeds: str = "0"  # comma-separated training seeds; tables average over them
     data_root: str = ""  # folder holding one sub-folder per real dataset; empty: $FGKD_DATA_DIR or ~/data
     device: str = "auto"
+    world_size: int = 1  # processes that train each run (fgkd reproduce --nproc-per-node sets it)
     num_workers: int = 0
 
     paper = "makd"
@@ -136,7 +137,7 @@ class Recipe(RecipeBase):
                                                               oracle_noise=self.oracle_noise,
                                                               prompt_mode=self.scorer_prompt),
             alpha=self.alpha, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-            transforms=self.transforms, epochs=self.epochs, seed=self.seed_list[0], device=self.device, num_workers=self.num_workers,
+            transforms=self.transforms, epochs=self.epochs, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
             progress=False,
         )
         return cfg.replace(**changes) if changes else cfg
