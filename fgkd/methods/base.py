@@ -119,6 +119,18 @@ def validate_llm_options(c: Any) -> None:
         raise ConfigError(problem.replace(". Fix: ", "; "))
 
 
+def hashed_scorer_options(scorer: str, scorer_options: dict) -> dict:
+    """The scorer options that identify a run: the vlm scorer's runtime settings (question batch,
+    attention kernel, device map: ``fgkd.teachers.vlm.config.RUNTIME_OPTIONS``) change how its
+    scores are computed, not what they are, so they are left out (``device`` stays: runs stored
+    with it keep their keys)."""
+    if scorer != "vlm":
+        return dict(scorer_options)
+    from fgkd.teachers.vlm.config import RUNTIME_OPTIONS
+
+    return {k: v for k, v in scorer_options.items() if k not in RUNTIME_OPTIONS - {"device"}}
+
+
 def clip_scorer_identity(scorer: str, scorer_options: dict) -> dict[str, Any]:
     """Hash entries naming the embedded CLIP teacher behind a ``clip`` scorer (its own key: a
     retrained teacher is another run), and the scorer's version; none for other scorers."""

@@ -32,7 +32,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fgkd.config import check
-from fgkd.methods.base import RunConfig, clip_scorer_identity, validate_common, validate_llm_options
+from fgkd.methods.base import (RunConfig, clip_scorer_identity, hashed_scorer_options, validate_common,
+                               validate_llm_options)
 from fgkd.methods.makd import aspect_questions
 from fgkd.train.engine import IndexedDataset, Method
 
@@ -129,6 +130,8 @@ class MakdDetectionConfig(RunConfig):
 
     def hash_dict(self) -> dict[str, Any]:
         d = super().hash_dict()
+        if "scorer_options" in d:
+            d["scorer_options"] = hashed_scorer_options(self.scorer, d["scorer_options"])
         d["milestones"] = list(self.lr_milestones)
         if self.uses_aspects:
             d.update(clip_scorer_identity(self.scorer, self.scorer_options))

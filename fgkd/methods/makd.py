@@ -40,8 +40,8 @@ from torch.utils.data import DataLoader
 from fgkd.config import ConfigError, check
 from fgkd.data.splits import Transformed
 from fgkd.data.transforms import CLASSIFIER_TRANSFORMS
-from fgkd.methods.base import (RunConfig, clip_scorer_identity, validate_backbone, validate_common,
-                               validate_llm_options)
+from fgkd.methods.base import (RunConfig, clip_scorer_identity, hashed_scorer_options, validate_backbone,
+                               validate_common, validate_llm_options)
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
 
 ASPECT_LOSSES = ("bce", "kl")
@@ -223,6 +223,8 @@ class MakdConfig(RunConfig):
         from fgkd.teachers.embedded import teacher_identity
 
         d = super().hash_dict()
+        if "scorer_options" in d:
+            d["scorer_options"] = hashed_scorer_options(self.scorer, d["scorer_options"])
         d["milestones"] = list(self.lr_milestones)  # None and its explicit value are the same run
         if self.kd_teacher is not None:  # the teacher is identified by its own hash, runtime keys ignored
             d["kd_teacher"] = MakdConfig.from_dict(self.kd_teacher).config_hash()

@@ -303,3 +303,29 @@ def test_the_vlm_loads_once_per_process_and_loading_setting(model_dir, monkeypat
     loading.clear_loaded_vlms()
     get_scorer("vlm", model_id=str(model_dir), device="cpu")
     assert len(calls) == 3
+
+
+def test_vlm_settings_from_the_recipe_and_which_ones_key_a_run(model_dir, monkeypatch):
+    from fgkd.experiments.makd import Recipe
+
+    base = Recipe(scorer="vlm", scorer_model=str(model_dir))
+    tuned = Recipe(scorer="vlm", scorer_model=str(model_dir), vlm_questions_per_batch=4, vlm_attention="eager",
+                   vlm_device_map="auto")
+    assert base.scorer_options() == {"model_id": str(model_dir)}  # defaults left out: stored keys stay
+    assert tuned.scorer_options() == {"model_id": str(model_dir), "question_batch_size": 4,
+                                      "attn_implementation": "eager", "device_map": "auto"}
+    # how the scores are computed does not make another run; what they are does
+    assert tuned.config("world:bird").config_hash() == base.config("world:bird").config_hash()
+    assert Recipe(scorer="vlm", scorer_model=str(model_dir), vlm_quantization="4bit").config(
+        "world:bird").config_hash() != base.config("world:bird").config_hash()
+    assert Recipe(scorer="vlm", scorer_model=str(model_dir), vlm_dtype="float16").config(
+        "world:bird").config_hash() != base.config("world:bird").config_hash()
+    eager = get_scorer("vlm", model_id=str(model_dir), device="cpu", attn_implementation="eager")
+    assert eager.model.config._attn_implementation == "eager"
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(ImportError, match="pip install bitsandbytes"):
+            get_scorer("vlm", model_id=str(model_dir), device="cpu", quantization="8bit")
+    with pytest.raises(ValueError, match="quantization='2bit'"):
+        get_scorer("vlm", model_id=str(model_dir), device="cpu", quantization="2bit")

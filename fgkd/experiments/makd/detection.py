@@ -20,7 +20,7 @@ import pandas as pd
 from fgkd.data.detection import COCO_METRICS
 from fgkd.experiments.common import PER_SEED, SD, Verdict
 from fgkd.experiments.common import run_table as common_run_table
-from fgkd.experiments.makd.recipe import BASE, OURS, Recipe, llm_options, scorer_options
+from fgkd.experiments.makd.recipe import BASE, OURS, Recipe, llm_options
 from fgkd.methods import MakdDetectionConfig
 
 REPORTED = ("AP", "AP50", "AP75")  # Table 7's columns
@@ -66,8 +66,7 @@ def detection_config(recipe: Recipe, dataset: str, settings: DetectionSettings, 
         llm_options=llm_options(recipe.llm, model=recipe.llm_model, questions_file=recipe.questions_file),
         n_generate=recipe.n_generate, n_select=max(recipe.n_select, settings.num_aspects),
         num_aspects=settings.num_aspects, rank_questions=recipe.rank_questions, scorer=recipe.scorer,
-        scorer_options=scorer_options(recipe.scorer, model=recipe.scorer_model, oracle_noise=recipe.oracle_noise,
-                                      prompt_mode=recipe.scorer_prompt),
+        scorer_options=recipe.scorer_options(),
         alpha=recipe.alpha, lr=settings.lr, weight_decay=settings.weight_decay, batch_size=settings.batch_size,
         epochs=settings.epochs, seed=recipe.seed_list[0], device=recipe.device, world_size=recipe.world_size,
         num_workers=recipe.num_workers,

@@ -40,8 +40,13 @@ def llm_options(backend: str, *, model: str = "", questions_file: str = "", seed
     return {"seed": int(seed)} if backend == "template" and seed else {}
 
 
+VLM_RUN_OPTIONS = {"vlm_dtype": ("dtype", "auto"), "vlm_questions_per_batch": ("question_batch_size", 16),
+                   "vlm_attention": ("attn_implementation", ""), "vlm_quantization": ("quantization", ""),
+                   "vlm_device_map": ("device_map", "")}  # Recipe key -> (VlmConfig option, its default)
+
+
 def scorer_options(scorer: str, *, model: str = "", oracle_noise: float = 1.0,
-                   prompt_mode: str = "fgkd") -> dict[str, Any]:
+                   prompt_mode: str = "fgkd", vlm: dict[str, Any] | None = None) -> dict[str, Any]:
     """``MakdConfig.scorer_options``: the CLIP teacher (``clip``), the model id and prompt mode
     (``vlm``) or the oracle's logit-space noise sigma (``oracle``; world ground truth, not a model)."""
     if scorer == "clip":
@@ -49,8 +54,13 @@ def scorer_options(scorer: str, *, model: str = "", oracle_noise: float = 1.0,
     if scorer == "vlm":
         if not model:
             raise ValueError("the vlm scorer needs a model id (scorer_model), e.g. 'OpenGVLab/InternVL3-8B-hf'")
-        # the default mode is left out, so runs stored before the option keep their keys
-        return {"model_id": model, **({"prompt_mode": prompt_mode} if prompt_mode != "fgkd" else {})}
+        # defaults are left out, so runs stored before an option keep their keys
+        options = {"model_id": model, **({"prompt_mode": prompt_mode} if prompt_mode != "fgkd" else {})}
+        for key, value in (vlm or {}).items():
+            option, default = VLM_RUN_OPTIONS[key]
+            if value != default:
+                options[option] = value
+        return options
     if scorer == "oracle":
         if not (isinstance(oracle_noise, (int, float)) and oracle_noise >= 0):
             raise ValueError(f"oracle_noise={oracle_noise!r} must be a number >= 0")
@@ -91,6 +101,11 @@ class Recipe(RecipeBase):
     scorer: str = "clip"  # P(yes) source: clip | vlm | oracle
     scorer_model: str = "embedded-M"  # clip: teacher name; vlm: model id
     scorer_prompt: str = "fgkd"  # vlm: fgkd (yes/no instruction, every answer spelling) | authors ("Yes"/"No" ids only)
+    vlm_dtype: str = "auto"  # vlm scorer weights: auto (bf16 on CUDA), bfloat16, float16, float32
+    vlm_questions_per_batch: int = 16  # vlm scorer: questions per forward after the shared image prefix
+    vlm_attention: str = ""  # vlm scorer attention kernel: sdpa, eager, flash_attention_2; empty: the model default
+    vlm_quantization: str = ""  # vlm scorer: 4bit or 8bit weights (bitsandbytes, CUDA); empty: none
+    vlm_device_map: str = ""  # vlm scorer placement: auto shards a large model over the GPUs; empty: one device
     oracle_noise: float = 1.0  # oracle scorer only: sigma of the logit noise
     alpha: float = 1.0  # weight of the aspect loss
     seeds: str = "0"  # comma-separated training seeds; tables average over them
@@ -133,14 +148,18 @@ class Recipe(RecipeBase):
             llm_options=llm_options(self.llm, model=self.llm_model, questions_file=self.questions_file),
             n_generate=self.n_generate, n_select=self.n_select, num_aspects=self.num_aspects,
             rank_questions=self.rank_questions, track_test=self.track_test,
-            scorer=self.scorer, scorer_options=scorer_options(self.scorer, model=self.scorer_model,
-                                                              oracle_noise=self.oracle_noise,
-                                                              prompt_mode=self.scorer_prompt),
+            scorer=self.scorer, scorer_options=self.scorer_options(),
             alpha=self.alpha, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             transforms=self.transforms, epochs=self.epochs, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
             progress=False,
         )
         return cfg.replace(**changes) if changes else cfg
+
+    def scorer_options(self) -> dict[str, Any]:
+        """``MakdConfig.scorer_options`` of this recipe's scorer (:func:`scorer_options`)."""
+        vlm = {k: getattr(self, k) for k in VLM_RUN_OPTIONS}
+        return scorer_options(self.scorer, model=self.scorer_model, oracle_noise=self.oracle_noise,
+                              prompt_mode=self.scorer_prompt, vlm=vlm)
 
     def zero_shot_teacher(self) -> str | None:
         """The CLIP teacher whose zero-shot class logits stand in for the MLLM's (``clip`` scorer),

@@ -9,6 +9,11 @@ PROMPT_MODES = ("fgkd", "authors")
 AUTHORS_PROMPT = "{question}"  # the MaKD authors send "<image>\n{question}" through the chat template
 
 
+QUANTIZATIONS = (None, "4bit", "8bit")
+# Options that change how the scores are computed, not what they are: they never key a cache or a run.
+RUNTIME_OPTIONS = frozenset({"device", "question_batch_size", "batched", "attn_implementation", "device_map"})
+
+
 @dataclass(frozen=True)
 class VlmConfig:
     """Settings of the VLM aspect scorer.
@@ -30,6 +35,12 @@ class VlmConfig:
             spelling of yes and no; ``"authors"``: the MaKD authors' form (their
             ``internvl_logits``): the bare question after the image, and only the token ids of
             "Yes" and "No" read at the answer's first token.
+        attn_implementation: transformers' attention kernel (``"sdpa"``, ``"eager"``,
+            ``"flash_attention_2"``); None: the model's default.
+        quantization: ``"4bit"`` or ``"8bit"`` weights through bitsandbytes (installed separately,
+            CUDA only); None: ``dtype`` weights.
+        device_map: transformers' placement, e.g. ``"auto"`` to shard a 34B model over every visible
+            GPU; None: the whole model on ``device``.
     """
 
     model_id: str
@@ -43,8 +54,13 @@ class VlmConfig:
     trust_remote_code: bool = False
     revision: str | None = None
     prompt_mode: str = "fgkd"
+    attn_implementation: str | None = None
+    quantization: str | None = None
+    device_map: str | None = None
 
     def __post_init__(self) -> None:
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization={self.quantization!r} is not one of {QUANTIZATIONS} (bitsandbytes)")
         if self.prompt_mode not in PROMPT_MODES:
             raise ValueError(f"prompt_mode={self.prompt_mode!r} is not one of {PROMPT_MODES}")
         if self.prompt_mode == "authors":

@@ -51,17 +51,41 @@ def load_vlm(config: VlmConfig):
         trust_remote_code=config.trust_remote_code,
         revision=config.revision,
     )
+    extra = {}
+    if config.attn_implementation:
+        extra["attn_implementation"] = config.attn_implementation
+    if config.quantization:
+        extra["quantization_config"] = _bitsandbytes(config.quantization, dtype)
     try:
         processor = AutoProcessor.from_pretrained(config.model_id, **common)
-        # Loading straight onto one accelerator avoids a full copy of the weights in host memory.
-        placement = {} if device.type == "cpu" else {"device_map": str(device)}
-        model = AutoModelForImageTextToText.from_pretrained(config.model_id, dtype=dtype, **placement, **common)
+        # Loading straight onto one accelerator avoids a full copy of the weights in host memory;
+        # device_map="auto" shards a model too large for one GPU over all of them.
+        placement = ({"device_map": config.device_map} if config.device_map
+                     else {} if device.type == "cpu" else {"device_map": str(device)})
+        model = AutoModelForImageTextToText.from_pretrained(config.model_id, dtype=dtype, **placement, **extra,
+                                                            **common)
     except OSError as exc:  # transformers reports missing files / offline misses as OSError
         if config.local_files_only:
             raise ModelNotAvailableError(_missing_model_message(config.model_id, exc)) from None
         raise
-    model.to(device).eval()
+    if not (config.device_map or config.quantization):  # placed (and quantised) by transformers already
+        model.to(device)
+    model.eval()
     return model, processor
+
+
+def _bitsandbytes(quantization: str, dtype: torch.dtype):
+    """transformers' ``BitsAndBytesConfig`` for 4- or 8-bit weights; a clear error without bitsandbytes."""
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ImportError(f"quantization={quantization!r} needs bitsandbytes: pip install bitsandbytes "
+                          "(CUDA only), or leave quantization unset")
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype)
+    return BitsAndBytesConfig(load_in_8bit=True)
 
 
 # One (model, processor) per loading setting and process: a notebook's MaKD runs (84 in makd_main)
@@ -74,7 +98,7 @@ def load_vlm_once(config: VlmConfig):
     trust_remote_code, local_files_only)``; later calls return the same objects (eval mode, frozen
     by use: scorers never train them). ``clear_loaded_vlms()`` frees them."""
     key = (config.model_id, config.revision, config.device, config.dtype, config.trust_remote_code,
-           config.local_files_only)
+           config.local_files_only, config.attn_implementation, config.quantization, config.device_map)
     if key not in _LOADED:
         _LOADED[key] = load_vlm(config)
     return _LOADED[key]

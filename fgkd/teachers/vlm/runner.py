@@ -46,6 +46,8 @@ class _Runner:
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.keep_logits = _accepts(model, "logits_to_keep")
+        # transformers 5 renamed the forward's KV-cache argument past_key_values to cache (the old name warns)
+        self.cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"
         tok = processor.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.pad_id = int(pad) if pad is not None else 0
@@ -64,7 +66,7 @@ class _Runner:
         """
         prefix = _to_device(shared.prefix, self.device, self.dtype)
         out = self._forward(prefix, keep=1, use_cache=True)
-        cache = out.past_key_values
+        cache = out.get("cache") if out.get("cache") is not None else out.past_key_values
         yield -1, None, None, out.logits[0, -1]
         for start in range(0, len(shared.suffixes), self.batch_size):
             chunk = shared.suffixes[start : start + self.batch_size]
@@ -76,7 +78,7 @@ class _Runner:
             logits = self._forward(
                 {"input_ids": ids.to(self.device)},
                 keep=last if last_only else None,  # per-row positions: only [n, 1, V] logits computed
-                past_key_values=batch_cache,
+                **{self.cache_arg: batch_cache},
                 use_cache=True,
             ).logits
             if last_only:

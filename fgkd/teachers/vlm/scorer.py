@@ -90,6 +90,8 @@ class VlmAspectScorer:
             "yes_token_ids": self.yes_ids,
             "no_token_ids": self.no_ids,
             "prompt_mode": self.config.prompt_mode,
+            # quantised weights give other scores; left out when unset so existing caches keep their keys
+            **({"quantization": self.config.quantization} if self.config.quantization else {}),
             "readout": "sigmoid(logsumexp(z[yes ids]) - logsumexp(z[no ids])) at the answer's first token",
         }
 
