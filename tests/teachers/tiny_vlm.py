@@ -25,6 +25,12 @@ class VlmSize:
     text_hidden: int
     text_layers: int
     heads: int
+    # real models' shapes (None: the tiny defaults: MLP 2x wide, half as many KV heads)
+    vision_heads: int | None = None
+    vision_mlp: int | None = None
+    text_heads: int | None = None
+    kv_heads: int | None = None
+    text_mlp: int | None = None
 
 
 SIZES = {
@@ -35,6 +41,13 @@ SIZES = {
     # for the benchmark: LLaVA-1.5's token layout at 224 px (256 image tokens), narrow and shallow
     "small": VlmSize(
         image_size=224, patch_size=14, vision_hidden=256, vision_layers=4, text_hidden=512, text_layers=6, heads=8
+    ),
+    # InternVL3-8B-hf's sizes in LLaVA's layout, for benchmarks/gpu_check.py: a 300M ViT at 448 px
+    # (1024 image tokens) and a Qwen2.5-7B-sized language model (28 layers, 3584 wide, GQA 28/4
+    # heads, MLP 18944): about 8 B parameters, 16 GB in bf16
+    "internvl3-8b": VlmSize(
+        image_size=448, patch_size=14, vision_hidden=1024, vision_layers=24, text_hidden=3584, text_layers=28,
+        heads=16, vision_heads=16, vision_mlp=4096, text_heads=28, kv_heads=4, text_mlp=18944,
     ),
 }
 NUM_IMAGE_TOKENS = (SIZES["tiny"].image_size // SIZES["tiny"].patch_size) ** 2
@@ -91,7 +104,8 @@ def build_tokenizer():
     )
 
 
-def build_tiny_vlm(seed: int = 0, init_std: float = 0.2, size: str = "tiny"):
+def build_tiny_vlm(seed: int = 0, init_std: float = 0.2, size: str = "tiny", device: str | None = None,
+                   dtype=None):
     """Return ``(model, processor)``: a random LLaVA of the given ``SIZES`` entry, eval mode.
 
     ``init_std`` is larger than the usual 0.02 so that a random model's yes/no logits differ clearly
@@ -123,9 +137,9 @@ def build_tiny_vlm(seed: int = 0, init_std: float = 0.2, size: str = "tiny"):
     )
     vision = CLIPVisionConfig(
         hidden_size=shape.vision_hidden,
-        intermediate_size=2 * shape.vision_hidden,
+        intermediate_size=shape.vision_mlp or 2 * shape.vision_hidden,
         num_hidden_layers=shape.vision_layers,
-        num_attention_heads=shape.heads,
+        num_attention_heads=shape.vision_heads or shape.heads,
         image_size=shape.image_size,
         patch_size=shape.patch_size,
         projection_dim=shape.vision_hidden,
@@ -133,11 +147,11 @@ def build_tiny_vlm(seed: int = 0, init_std: float = 0.2, size: str = "tiny"):
     text = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=shape.text_hidden,
-        intermediate_size=2 * shape.text_hidden,
+        intermediate_size=shape.text_mlp or 2 * shape.text_hidden,
         num_hidden_layers=shape.text_layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.heads // 2,
-        max_position_embeddings=1024,
+        num_attention_heads=shape.text_heads or shape.heads,
+        num_key_value_heads=shape.kv_heads or shape.heads // 2,
+        max_position_embeddings=max(1024, 2 * (shape.image_size // shape.patch_size) ** 2),
         initializer_range=init_std,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
@@ -152,7 +166,15 @@ def build_tiny_vlm(seed: int = 0, init_std: float = 0.2, size: str = "tiny"):
         vision_feature_select_strategy="default",
     )
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config).eval()
+    # built where it will run, in its dtype: an 8 B model never passes through host memory in fp32
+    previous = torch.get_default_dtype()
+    try:
+        if dtype is not None:
+            torch.set_default_dtype(dtype)
+        with torch.device(device or "cpu"):
+            model = LlavaForConditionalGeneration(config).eval()
+    finally:
+        torch.set_default_dtype(previous)
     return model, processor
 
 
