@@ -9,7 +9,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # conda package names that differ from their PyPI names
-CONDA_TO_PYPI = {"pytorch": "torch", "open-clip-torch": "open_clip_torch"}
+CONDA_TO_PYPI = {"pytorch": "torch", "open-clip-torch": "open_clip_torch", "ray-data": "ray"}
 CONDA_ONLY = {"python", "pip"}
 
 
