@@ -138,3 +138,38 @@ def makd_config(**overrides):
                 scorer="oracle", alpha=1.0, device="cpu")
     base.update(overrides)
     return MakdConfig(**base)
+
+
+class CountingScorer:
+    """Deterministic P(yes) (``fake_scores``) that logs how many images each process scored:
+    ``<log_dir>/rank<RANK>.txt`` gets one line per call (for the torchrun sharding test)."""
+
+    name = "fake_counting"
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+
+    @property
+    def provenance(self) -> dict:
+        return {"backend": "fake_counting"}
+
+    def score(self, images, questions):
+        import os
+        from pathlib import Path
+
+        base = images
+        rows = list(range(len(images)))
+        if hasattr(images, "indices"):  # a Subset: the rows of this process's share
+            rows, base = list(images.indices), images.dataset
+        with open(Path(self.log_dir) / f"rank{os.environ.get('RANK', '0')}.txt", "a") as fh:
+            fh.write(f"{len(rows)} {rows[0] if rows else -1}\n")
+        return fake_scores(base, questions)[rows]
+
+
+def _register_counting_scorer():
+    import fgkd.scorers as scorers
+
+    scorers._SCORERS["fake_counting"] = lambda **options: CountingScorer(**options)
+
+
+_register_counting_scorer()

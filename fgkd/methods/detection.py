@@ -252,6 +252,10 @@ class MakdDetectionMethod(Method):
         if cfg.uses_aspects:
             q = self._scores(train, "train", ranked)[:, : cfg.num_aspects]
             self.targets = torch.from_numpy(np.ascontiguousarray(q)).to(device)
+            from fgkd.train import ddp
+
+            if ddp.current().distributed:  # the test split's too, shared by the ranks now, not by rank 0 alone later
+                self._scores(self.split("test"), "test", self.questions)
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:
         from fgkd.losses import makd_detection_loss

@@ -42,6 +42,7 @@ from fgkd.data.splits import Transformed
 from fgkd.data.transforms import CLASSIFIER_TRANSFORMS
 from fgkd.methods.base import (RunConfig, clip_scorer_identity, hashed_scorer_options, validate_backbone,
                                validate_common, validate_llm_options)
+from fgkd.train import ddp
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
 
 ASPECT_LOSSES = ("bce", "kl")
@@ -390,6 +391,8 @@ class MakdMethod(Method):
         if cfg.uses_aspects:
             if cfg.targets == "real":
                 q = scorer_targets(cfg, self._needs("scorer"), full, "train", ranked)[:, : cfg.num_aspects]
+                if ddp.current().distributed:  # the test split's too, shared by the ranks now, not by rank 0
+                    scorer_targets(cfg, self.scorer, load_split(cfg, "test"), "test", self.questions)  # alone later
             else:
                 q = random_targets(len(full), cfg.num_aspects, cfg.seed)
             self.targets = torch.from_numpy(np.ascontiguousarray(q[rows])).to(device)  # [N_train, Q]

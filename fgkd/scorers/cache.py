@@ -11,7 +11,8 @@ values ``"aspects"`` and ``"zeroshot"``, the file stem and the key record's fiel
 as they are (moved verbatim from ``fgkd.teachers.aspects``; no module path or class name is part of
 a key). Change the stored layout or the meaning of the scores only together with ``CACHE_FORMAT``.
 
-Scores are computed with :data:`fgkd.determinism.SHARED_THREADS` CPU thread(s) and deterministic
+Under torchrun each process scores its contiguous share of the images (:func:`sharded`); the
+shares are gathered on every rank and rank 0 writes the files. Scores are computed with :data:`fgkd.determinism.SHARED_THREADS` CPU thread(s) and deterministic
 algorithms, whichever run asks first, so a cache holds the same bytes whatever the caller's threads
 or the environment's; the ``.json`` records what was in force (``determinism``). The mode is
 ``warn_only`` here: the ``vlm`` scorer runs transformers' model code, whose ops fgkd does not
@@ -102,13 +103,42 @@ def _cached(
             if scores.shape == shape:
                 return scores
     from fgkd.determinism import SHARED_THREADS, deterministic, device_of  # torch: only when computing
+    from fgkd.train import ddp
 
     with deterministic(SHARED_THREADS, device_of(scorer), warn_only=True) as determinism:
         scores = compute()
-    atomic_savez(npz, scores=scores)
-    # Written after the arrays, so a provenance file always has its scores beside it.
-    atomic_write_json(meta, {"key": record, "shape": list(shape), "file": npz.name, "determinism": determinism})
+    if ddp.current().is_main:  # under torchrun every rank holds the gathered matrix; one writes it
+        atomic_savez(npz, scores=scores)
+        # Written after the arrays, so a provenance file always has its scores beside it.
+        atomic_write_json(meta, {"key": record, "shape": list(shape), "file": npz.name, "determinism": determinism,
+                                 "world_size": ddp.current().world_size})
+    ddp.barrier()
     return scores
+
+
+def rank_rows(num_images: int) -> range:
+    """The images this process scores: all of them, or under torchrun its contiguous share
+    (rank r of W: rows ``[r * ceil(N / W), (r + 1) * ceil(N / W))``), so no image is scored twice."""
+    from fgkd.train import ddp
+
+    info = ddp.current()
+    chunk = -(-num_images // info.world_size)
+    return range(min(info.rank * chunk, num_images), min((info.rank + 1) * chunk, num_images))
+
+
+def sharded(score: Callable[[Any], np.ndarray], dataset: Any) -> np.ndarray:
+    """``score(dataset)``, split over the torchrun processes (:func:`rank_rows`) and gathered in
+    order on every rank; one process scores everything itself."""
+    from fgkd.train import ddp
+
+    if not ddp.current().distributed:
+        return score(dataset)
+    from torch.utils.data import Subset
+
+    rows = rank_rows(len(dataset))
+    part = np.asarray(score(Subset(dataset, rows))) if len(rows) else None
+    parts = [p for p in ddp.gather_objects(part) if p is not None]
+    return np.concatenate(parts)
 
 
 def _check_key(dataset_id: str, split: str) -> None:
@@ -131,7 +161,11 @@ def cached_scores(
     items = [question_record(q) for q in questions]
     paths = cache_paths(scorer, len(dataset), items, dataset_id=dataset_id, split=split, what="aspects")
     shape = (len(dataset), len(questions))
-    return _cached(lambda: as_scores(scorer.score(dataset, questions, **score_options), shape), paths, shape, scorer)
+    def compute() -> np.ndarray:
+        return as_scores(sharded(lambda images: as_scores(scorer.score(images, questions, **score_options),
+                                                          (len(images), len(questions))), dataset), shape)
+
+    return _cached(compute, paths, shape, scorer)
 
 
 def cached_zero_shot_scores(
@@ -155,7 +189,8 @@ def cached_zero_shot_scores(
     shape = (len(dataset), len(class_names))
 
     def compute() -> np.ndarray:
-        scores = scorer.zero_shot_class_scores(dataset, class_names, noun=noun, reduction=reduction, **run_options)
+        scores = sharded(lambda images: np.asarray(scorer.zero_shot_class_scores(
+            images, class_names, noun=noun, reduction=reduction, **run_options), dtype=np.float64), dataset)
         scores = np.asarray(scores, dtype=np.float64)  # log-likelihoods, not probabilities
         if scores.shape != shape:
             raise ValueError(f"zero-shot scores have shape {scores.shape}, expected {shape}")

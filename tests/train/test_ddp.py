@@ -113,3 +113,27 @@ def test_a_single_process_asking_for_a_two_process_run_trains_it_under_torchrun(
     one = runs.get_or_train(cfg.replace(world_size=1))
     assert one.path != run.path and one.metrics["world_size"] == 1
 
+
+
+@pytest.mark.slow
+def test_under_torchrun_makd_scores_each_image_once_and_the_test_split_before_evaluation(tmp_path):
+    from train_fakes import makd_config, write_llm_files
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cfg = makd_config(epochs=1, batch_size=4, world_size=2, llm_options=write_llm_files(tmp_path),
+                      scorer="fake_counting", scorer_options={"log_dir": str(logs)})
+    path = tmp_path / "makd.json"
+    path.write_text(json.dumps(cfg.record()))
+    env = {**os.environ, "FGKD_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           str(HERE / "ddp_main.py"), "--config", str(path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    calls = {rank: [tuple(map(int, line.split())) for line in (logs / f"rank{rank}.txt").read_text().splitlines()]
+             for rank in (0, 1)}
+    # train (32 blobs) and test (32 blobs): each rank scored half of each split, once; nothing at evaluation
+    assert calls[0] == [(16, 0), (16, 0)] and calls[1] == [(16, 16), (16, 16)]
+    metrics = json.loads((tmp_path / "cache" / "runs" / "makd" / cfg.config_hash() / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and "aspect_agreement" in metrics
+    assert len(list((tmp_path / "cache" / "aspects").glob("*.npz"))) == 2  # train and test, written once
