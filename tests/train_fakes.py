@@ -166,10 +166,8 @@ class CountingScorer:
         return fake_scores(base, questions)[rows]
 
 
-def _register_counting_scorer():
+def register_counting_scorer():
+    """Add ``fake_counting`` to the scorer registry (the torchrun target does, not every test)."""
     import fgkd.scorers as scorers
 
     scorers._SCORERS["fake_counting"] = lambda **options: CountingScorer(**options)
-
-
-_register_counting_scorer()

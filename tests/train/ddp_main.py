@@ -4,7 +4,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: train_fakes.py
-import train_fakes  # noqa: E402,F401  (registers fake:blobs and the test_tiny backbone)
+import train_fakes  # noqa: E402  (registers fake:blobs and the test_tiny backbone)
+
+train_fakes.register_counting_scorer()
 
 from fgkd.train.__main__ import main  # noqa: E402
 
