@@ -82,6 +82,7 @@ class Recipe(RecipeBase):
     seeds: str = "0,1,2"  # comma-separated training seeds; every table shows mean and s.d. over them
     device: str = "auto"  # auto | cpu | cuda (not part of a run's identity)
     world_size: int = 1  # processes that train each run (fgkd reproduce --nproc-per-node sets it)
+    progress: bool = False  # a bar per training epoch inside the notebooks (hours-long paper runs)
     num_workers: int = 4  # data-loader workers (not part of a run's identity)
 
     paper = "lead"
@@ -128,7 +129,7 @@ class Recipe(RecipeBase):
             weight_decay=self.weight_decay, epochs=self.epochs, batch_size=self.batch_size,
             probe_epochs=self.probe_epochs, probe=self.probe, validation_fraction=self.validation_fraction,
             probe_report=self.probe_report, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
-            progress=False,
+            progress=self.progress,
         )
         return cfg.replace(**changes) if changes else cfg
 

@@ -70,7 +70,7 @@ def detection_config(recipe: Recipe, dataset: str, settings: DetectionSettings, 
         alpha=recipe.alpha, lr=settings.lr, weight_decay=settings.weight_decay, batch_size=settings.batch_size,
         epochs=settings.epochs, seed=recipe.seed_list[0], device=recipe.device, world_size=recipe.world_size,
         num_workers=recipe.num_workers,
-        progress=False)
+        progress=recipe.progress)
     return cfg.replace(**changes) if changes else cfg
 
 

@@ -112,6 +112,7 @@ class Recipe(RecipeBase):
     data_root: str = ""  # folder holding one sub-folder per real dataset; empty: $FGKD_DATA_DIR or ~/data
     device: str = "auto"
     world_size: int = 1  # processes that train each run (fgkd reproduce --nproc-per-node sets it)
+    progress: bool = False  # a bar per training epoch inside the notebooks (hours-long paper runs)
     num_workers: int = 0
 
     paper = "makd"
@@ -151,7 +152,7 @@ class Recipe(RecipeBase):
             scorer=self.scorer, scorer_options=self.scorer_options(),
             alpha=self.alpha, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
             transforms=self.transforms, epochs=self.epochs, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
-            progress=False,
+            progress=self.progress,
         )
         return cfg.replace(**changes) if changes else cfg
 
