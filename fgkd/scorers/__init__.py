@@ -85,7 +85,10 @@ def _vlm(**options: Any) -> AspectScorer:
             "'Qwen/Qwen2-VL-7B-Instruct' (MaKD used InternVL2-8B)"
         )
     from fgkd.teachers.vlm import VlmAspectScorer
+    from fgkd.teachers.vlm.remote import InternVLChatScorer, is_remote_internvl
 
+    if is_remote_internvl(options["model_id"], options.get("local_files_only", True), options.get("revision")):
+        return InternVLChatScorer(**options)  # InternVL2's remote code: opt-in (trust_remote_code)
     return VlmAspectScorer(**options)
 
 

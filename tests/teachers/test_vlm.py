@@ -329,3 +329,28 @@ def test_vlm_settings_from_the_recipe_and_which_ones_key_a_run(model_dir, monkey
             get_scorer("vlm", model_id=str(model_dir), device="cpu", quantization="8bit")
     with pytest.raises(ValueError, match="quantization='2bit'"):
         get_scorer("vlm", model_id=str(model_dir), device="cpu", quantization="2bit")
+
+
+@pytest.fixture(scope="module")
+def remote_dir(tmp_path_factory):
+    from tiny_remote_vlm import save_tiny_remote_vlm
+
+    return save_tiny_remote_vlm(tmp_path_factory.mktemp("remote") / "tiny-internvl2")
+
+
+def test_a_remote_code_internvl_scores_only_when_its_code_is_trusted(remote_dir):
+    from fgkd.teachers.vlm.remote import InternVLChatScorer, is_remote_internvl
+
+    assert is_remote_internvl(str(remote_dir))
+    with pytest.raises(ValueError, match="ships as remote code.*trust_remote_code: true.*InternVL3-8B-hf"):
+        get_scorer("vlm", model_id=str(remote_dir), device="cpu")
+    scorer = get_scorer("vlm", model_id=str(remote_dir), device="cpu", trust_remote_code=True, question_batch_size=2)
+    assert isinstance(scorer, InternVLChatScorer) and scorer.num_image_token == 16
+    images = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8)) for i in range(3)]
+    questions = ["Is the bird red?", "Are the wings blue?", "Is there water?"]
+    batched = scorer.score(images, questions, batched=True)
+    naive = scorer.score(images, questions, batched=False)
+    assert batched.shape == (3, 3) and ((batched > 0) & (batched < 1)).all()
+    assert np.abs(batched - naive).max() < 1e-5  # the shared image prefix changes nothing
+    assert batched.std() > 1e-4  # images and questions give different answers
+    assert scorer.provenance["backend"] == "vlm-remote" and scorer.provenance["model_class"] == "TinyInternVLChatModel"

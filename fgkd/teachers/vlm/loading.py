@@ -68,6 +68,13 @@ def load_vlm(config: VlmConfig):
         if config.local_files_only:
             raise ModelNotAvailableError(_missing_model_message(config.model_id, exc)) from None
         raise
+    except ValueError as exc:  # a remote-code architecture the Auto classes do not know
+        if "Unrecognized configuration class" not in str(exc):
+            raise
+        from fgkd.teachers.vlm.remote import remote_code_message
+
+        raise ValueError(remote_code_message(config.model_id) + f" (transformers said: {str(exc).splitlines()[0]})") \
+            from None
     if not (config.device_map or config.quantization):  # placed (and quantised) by transformers already
         model.to(device)
     model.eval()
