@@ -14,7 +14,7 @@ import pytest
 import fgkd.teachers.vlm as vlm
 
 # Lowest layer first: a module may import only modules before it.
-LAYERS = ["config", "loading", "readout", "prefix", "runner", "scorer"]
+LAYERS = ["config", "loading", "readout", "prefix", "runner", "scorer", "remote"]
 PACKAGE = Path(vlm.__file__).parent
 
 
@@ -51,11 +51,11 @@ def test_package_re_exports_the_defining_modules_objects():
             assert getattr(importlib.import_module(owner), name) is value
 
 
-def test_scorer_looks_up_load_vlm_in_the_scorer_module(monkeypatch):
-    # Patch fgkd.teachers.vlm.scorer.load_vlm (where VlmAspectScorer looks it up), not the package.
+def test_scorer_looks_up_load_vlm_once_in_the_scorer_module(monkeypatch):
+    # Patch fgkd.teachers.vlm.scorer.load_vlm_once (where VlmAspectScorer looks it up), not the package.
     def fake_load(config):
         raise LookupError(f"patched load of {config.model_id}")
 
-    monkeypatch.setattr(importlib.import_module("fgkd.teachers.vlm.scorer"), "load_vlm", fake_load)
+    monkeypatch.setattr(importlib.import_module("fgkd.teachers.vlm.scorer"), "load_vlm_once", fake_load)
     with pytest.raises(LookupError, match="patched load of some/model"):
         vlm.VlmAspectScorer("some/model")

@@ -80,3 +80,10 @@ class VlmConfig:
             )
         if not isinstance(self.question_batch_size, int) or self.question_batch_size < 1:
             raise ValueError(f"question_batch_size must be an int >= 1, got {self.question_batch_size!r}")
+
+
+def remote_code_message(model_id: str) -> str:
+    return (f"VLM {model_id!r} ships as remote code (an InternVL2-style InternVLChatModel), which transformers' "
+            "image-text-to-text classes cannot load. To run its code, set trust_remote_code: true in the scorer "
+            "options (only for repositories you trust); or use the transformers-native checkpoint "
+            "OpenGVLab/InternVL3-8B-hf, which needs no remote code")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fgkd.teachers.vlm.config import VlmConfig
+from fgkd.teachers.vlm.config import VlmConfig, remote_code_message
 
 
 class ModelNotAvailableError(FileNotFoundError):
@@ -71,8 +71,6 @@ def load_vlm(config: VlmConfig):
     except ValueError as exc:  # a remote-code architecture the Auto classes do not know
         if "Unrecognized configuration class" not in str(exc):
             raise
-        from fgkd.teachers.vlm.remote import remote_code_message
-
         raise ValueError(remote_code_message(config.model_id) + f" (transformers said: {str(exc).splitlines()[0]})") \
             from None
     if not (config.device_map or config.quantization):  # placed (and quantised) by transformers already

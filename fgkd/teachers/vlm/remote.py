@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from fgkd.io import stable_hash
-from fgkd.teachers.vlm.config import VlmConfig
+from fgkd.teachers.vlm.config import VlmConfig, remote_code_message
 from fgkd.teachers.vlm.loading import ModelNotAvailableError, _missing_model_message, resolve_device_dtype
 from fgkd.teachers.vlm.readout import yes_no_token_ids, yes_probability
 
@@ -173,10 +173,3 @@ class InternVLChatScorer:
             logits = lm(input_ids=ids, **{cache_arg: batch_cache}, use_cache=True).logits  # [n, L, V]
             out.append(logits[torch.arange(len(chunk)), lengths - 1].float())
         return torch.cat(out)
-
-
-def remote_code_message(model_id: str) -> str:
-    return (f"VLM {model_id!r} ships as remote code (an InternVL2-style InternVLChatModel), which transformers' "
-            "image-text-to-text classes cannot load. To run its code, set trust_remote_code: true in the scorer "
-            "options (only for repositories you trust); or use the transformers-native checkpoint "
-            "OpenGVLab/InternVL3-8B-hf, which needs no remote code")
