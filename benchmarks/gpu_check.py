@@ -108,11 +108,7 @@ def vlm(device: torch.device, dry_run: bool, images: int = 2) -> dict:
     model_id = f"random-llava-{size}"
     options = {"model_id": model_id, "device": str(device), "dtype": "float32" if dtype == torch.float32 else "bfloat16",
                "question_batch_size": 16}
-    config = loading.VlmConfig(**options)
-    key = (config.model_id, config.revision, config.device, config.dtype, config.trust_remote_code,
-           config.local_files_only, config.attn_implementation, config.quantization, config.device_map)
-    loading._LOADED[key] = (model, processor)  # the scorer finds the in-memory model: nothing on disk
-    try:
+    with loading.preloaded_vlm(loading.VlmConfig(**options), model, processor):  # the in-memory model: nothing on disk
         scorer = get_scorer("vlm", **options)
         side = processor.image_processor.crop_size["height"]
         rng = np.random.default_rng(0)
@@ -127,8 +123,6 @@ def vlm(device: torch.device, dry_run: bool, images: int = 2) -> dict:
             scores[mode] = scorer.score(pictures, questions, batched=mode)
             _sync(device)
             timings[mode] = time.perf_counter() - start
-    finally:
-        loading._LOADED.pop(key, None)
     pairs = images * len(questions)
     result = {"model": f"random LLaVA layout at {size} sizes", "parameters": int(sum(p.numel() for p in model.parameters())),
               "dtype": str(dtype).replace("torch.", ""), "images": images, "questions": len(questions),

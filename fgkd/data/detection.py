@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -55,6 +56,13 @@ def coco_paths(root: str | os.PathLike, split: str) -> tuple[Path, Path]:
         raise DatasetNotFoundError("coco", root, f"the image folder {images.relative_to(root)} is empty",
                                    COCO_LAYOUT, COCO_SOURCE)
     return images, annotations
+
+
+def check_coco(root: str | os.PathLike | None = None) -> None:
+    """Both COCO 2017 splits are where fgkd reads them (``root``, default ``$FGKD_DATA_DIR/coco``);
+    else the :class:`DatasetNotFoundError` naming the layout. Reads no annotation file."""
+    for split in COCO_SPLITS:
+        coco_paths(default_root("coco") if root is None else root, split)
 
 
 class CocoScenes(Dataset):
@@ -112,7 +120,11 @@ class WorldScenes(Dataset):
         starts = np.searchsorted(data.box_image[order], np.arange(len(self.images) + 1))
         self._boxes = [data.boxes[order[a:b]] for a, b in zip(starts[:-1], starts[1:])]
         self._labels = [data.box_labels[order[a:b]] + 1 for a, b in zip(starts[:-1], starts[1:])]
-        self.coco = coco_from_targets([self.target(i) for i in range(len(self))], self.classes, self.image_size)
+
+    @cached_property
+    def coco(self):
+        """The split's ground truth as a pycocotools COCO (built when evaluation first asks)."""
+        return coco_from_targets([self.target(i) for i in range(len(self))], self.classes, self.image_size)
 
     @property
     def image_size(self) -> int:

@@ -119,6 +119,27 @@ def validate_llm_options(c: Any) -> None:
         raise ConfigError(problem.replace(". Fix: ", "; "))
 
 
+def validate_questions(c: Any) -> None:
+    """MaKD's question counts and scorer (classifier and detector): N generated, the n_select ranked
+    ones, the top-Q prefix of those, and a scorer name."""
+    n = type(c).__name__
+    check(c.n_generate >= 1, n, "n_generate", c.n_generate, "must be >= 1")
+    check(1 <= c.n_select <= c.n_generate, n, "n_select", c.n_select, f"must be in [1, n_generate={c.n_generate}]")
+    check(1 <= c.num_aspects <= c.n_select, n, "num_aspects", c.num_aspects,
+          f"must be in [1, n_select={c.n_select}] (the top-Q prefix of the selected questions)")
+    check(bool(c.scorer.strip()), n, "scorer", c.scorer, "give a scorer name: vlm, clip or oracle")
+
+
+def validate_step_schedule(c: Any) -> None:
+    """A step schedule's ``milestones`` (None: the method's default scaled to ``epochs``) and ``gamma``."""
+    n = type(c).__name__
+    if c.milestones is not None:
+        check(all(1 <= m < c.epochs for m in c.milestones), n, "milestones", c.milestones,
+              f"each must be in [1, epochs={c.epochs}); or leave it None to scale the method's to epochs")
+        check(list(c.milestones) == sorted(c.milestones), n, "milestones", c.milestones, "must be sorted")
+    check(0 < c.gamma <= 1, n, "gamma", c.gamma, "must be in (0, 1]")
+
+
 def hashed_scorer_options(scorer: str, scorer_options: dict) -> dict:
     """The scorer options that identify a run: the vlm scorer's runtime settings (question batch,
     attention kernel, device map: ``fgkd.teachers.vlm.config.RUNTIME_OPTIONS``) change how its

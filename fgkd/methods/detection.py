@@ -33,8 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from fgkd.config import check
 from fgkd.methods.base import (RunConfig, clip_scorer_identity, hashed_scorer_options, validate_common,
-                               validate_llm_options)
-from fgkd.methods.makd import aspect_questions
+                               validate_llm_options, validate_questions, validate_step_schedule)
+from fgkd.methods.makd import aspect_agreement, aspect_questions
 from fgkd.train.engine import IndexedDataset, Method
 
 # torchvision's references/detection recipe for Faster R-CNN R50-FPN (the "26 epochs" schedule)
@@ -97,17 +97,9 @@ class MakdDetectionConfig(RunConfig):
         check(self.dataset in DETECTION_DATASETS, n, "dataset", self.dataset, f"choose one of {DETECTION_DATASETS}")
         check(self.detector in DETECTORS, n, "detector", self.detector, f"choose one of {DETECTORS}")
         check(self.image_size >= 32, n, "image_size", self.image_size, "must be >= 32 pixels")
-        check(self.n_generate >= 1, n, "n_generate", self.n_generate, "must be >= 1")
-        check(1 <= self.n_select <= self.n_generate, n, "n_select", self.n_select,
-              f"must be in [1, n_generate={self.n_generate}]")
-        check(1 <= self.num_aspects <= self.n_select, n, "num_aspects", self.num_aspects,
-              f"must be in [1, n_select={self.n_select}]")
-        check(bool(self.scorer.strip()), n, "scorer", self.scorer, "give a scorer name: vlm, clip or oracle")
+        validate_questions(self)
         check(self.alpha >= 0, n, "alpha", self.alpha, "must be >= 0 (0 = Base, the plain detector)")
-        if self.milestones is not None:
-            check(all(1 <= m < self.epochs for m in self.milestones) and list(self.milestones) == sorted(self.milestones),
-                  n, "milestones", self.milestones, f"must be sorted, each in [1, epochs={self.epochs})")
-        check(0 < self.gamma <= 1, n, "gamma", self.gamma, "must be in (0, 1]")
+        validate_step_schedule(self)
 
     @property
     def uses_aspects(self) -> bool:
@@ -309,7 +301,6 @@ class MakdDetectionMethod(Method):
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
         """COCO box AP on the test split; with aspects, agreement of the aspect head with the scorer."""
         from fgkd.data.detection import coco_evaluate
-        from fgkd.scorers import sigmoid
 
         test = arrays("test")
         dataset = self.split("test")
@@ -319,7 +310,5 @@ class MakdDetectionMethod(Method):
         metrics.update(num_parameters=int(sum(p.numel() for p in self.module.parameters())),
                        inference_seconds=float(test["inference_seconds"]), n_test=len(test["image_ids"]))
         if "scorer_probs" in test:
-            p, q = sigmoid(test["aspect_logits"]), test["scorer_probs"]
-            metrics["aspect_mae"] = float(np.abs(p - q).mean())
-            metrics["aspect_agreement"] = float(100.0 * ((p > 0.5) == (q > 0.5)).mean())
+            metrics.update(aspect_agreement(test["aspect_logits"], test["scorer_probs"]))
         return metrics

@@ -41,7 +41,7 @@ from fgkd.config import ConfigError, check
 from fgkd.data.splits import Transformed
 from fgkd.data.transforms import CLASSIFIER_TRANSFORMS
 from fgkd.methods.base import (RunConfig, clip_scorer_identity, hashed_scorer_options, validate_backbone,
-                               validate_common, validate_llm_options)
+                               validate_common, validate_llm_options, validate_questions, validate_step_schedule)
 from fgkd.train import ddp
 from fgkd.train.engine import IndexedDataset, Method, derive_seed
 
@@ -149,12 +149,7 @@ class MakdConfig(RunConfig):
         check(0 < self.train_fraction <= 1, n, "train_fraction", self.train_fraction, "must be in (0, 1]")
         check(self.transforms in CLASSIFIER_TRANSFORMS, n, "transforms", self.transforms,
               f"choose one of {CLASSIFIER_TRANSFORMS}")
-        check(self.n_generate >= 1, n, "n_generate", self.n_generate, "must be >= 1")
-        check(1 <= self.n_select <= self.n_generate, n, "n_select", self.n_select,
-              f"must be in [1, n_generate={self.n_generate}]")
-        check(1 <= self.num_aspects <= self.n_select, n, "num_aspects", self.num_aspects,
-              f"must be in [1, n_select={self.n_select}] (the top-Q prefix of the selected questions)")
-        check(bool(self.scorer.strip()), n, "scorer", self.scorer, "give a scorer name: vlm, clip or oracle")
+        validate_questions(self)
         check(self.alpha >= 0, n, "alpha", self.alpha, "must be >= 0 (0 = the CE baseline)")
         check(self.aspect_loss in ASPECT_LOSSES, n, "aspect_loss", self.aspect_loss, f"choose one of {ASPECT_LOSSES}")
         check(self.targets in TARGET_KINDS, n, "targets", self.targets, f"choose one of {TARGET_KINDS}")
@@ -162,12 +157,7 @@ class MakdConfig(RunConfig):
         for key in ("mllm_kd_temperature", "kd_temperature"):
             check(getattr(self, key) > 0, n, key, getattr(self, key), "must be > 0")
         check(self.kd_weight >= 0, n, "kd_weight", self.kd_weight, "must be >= 0")
-        if self.milestones is not None:
-            check(all(1 <= m < self.epochs for m in self.milestones), n, "milestones", self.milestones,
-                  f"each must be in [1, epochs={self.epochs}); or leave it None to scale MaKD's to epochs")
-            check(list(self.milestones) == sorted(self.milestones), n, "milestones", self.milestones,
-                  "must be sorted")
-        check(0 < self.gamma <= 1, n, "gamma", self.gamma, "must be in (0, 1]")
+        validate_step_schedule(self)
         if self.kd_teacher is not None:
             try:
                 teacher = MakdConfig.from_dict(self.kd_teacher)
@@ -249,6 +239,16 @@ def random_targets(num_images: int, num_aspects: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(derive_seed(seed, "random-targets") % 2**32)
     z = rng.standard_normal((num_aspects, num_images)).T  # column-major draw: prefix-stable in Q
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)  # |z| < 10: no overflow; kept for identical targets
+
+
+def aspect_agreement(aspect_logits: np.ndarray, scorer_probs: np.ndarray) -> dict[str, float]:
+    """How close the aspect head is to its targets on a test split: ``aspect_mae`` = mean |sigmoid(z) - q|,
+    ``aspect_agreement`` = % of (image, aspect) on the scorer's side of 0.5."""
+    from fgkd.scorers import sigmoid
+
+    p = sigmoid(aspect_logits)
+    return {"aspect_mae": float(np.abs(p - scorer_probs).mean()),
+            "aspect_agreement": float(100.0 * ((p > 0.5) == (scorer_probs > 0.5)).mean())}
 
 
 def aspect_questions(cfg: MakdConfig, dataset: Any) -> list[Any]:
@@ -498,7 +498,6 @@ class MakdMethod(Method):
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
         """Test Top-1/Top-5 on the C class logits only; with aspects, agreement with the scorer."""
         from fgkd.eval import class_accuracy
-        from fgkd.scorers import sigmoid
 
         test = arrays("test")
         c = self.meta["num_classes"]
@@ -507,8 +506,5 @@ class MakdMethod(Method):
                    "num_parameters": int(sum(p.numel() for p in self.module.parameters())),
                    "inference_seconds": float(test["inference_seconds"])}
         if "scorer_probs" in test:
-            p = sigmoid(test["aspect_logits"])
-            q = test["scorer_probs"]
-            metrics["aspect_mae"] = float(np.abs(p - q).mean())
-            metrics["aspect_agreement"] = float(100.0 * ((p > 0.5) == (q > 0.5)).mean())
+            metrics.update(aspect_agreement(test["aspect_logits"], test["scorer_probs"]))
         return metrics

@@ -103,14 +103,13 @@ def load_cached_weights(model: nn.Module, weights: WeightsEnum) -> None:
 
 # --- built-in families (torchvision is imported on first build: it is slow to import) ------------
 
-def _resnet(arch: str, weights: str, dim: int) -> BackboneBuilder:
+def _resnet(arch: str, dim: int) -> BackboneBuilder:
     def build(pretrained: bool, small_input: bool) -> tuple[nn.Module, int]:
         import torchvision
 
         model = getattr(torchvision.models, arch)(weights=None)
         if pretrained:
-            enum_name, member = weights.split(".")
-            load_cached_weights(model, getattr(getattr(torchvision.models, enum_name), member))
+            load_cached_weights(model, imagenet_weights(arch))
         if small_input:
             model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
             nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -126,7 +125,7 @@ def _efficientnet_b0(pretrained: bool, small_input: bool) -> tuple[nn.Module, in
 
     model = torchvision.models.efficientnet_b0(weights=None)
     if pretrained:
-        load_cached_weights(model, torchvision.models.EfficientNet_B0_Weights.IMAGENET1K_V1)
+        load_cached_weights(model, imagenet_weights("efficientnet_b0"))
     if small_input:
         model.features[0][0].stride = (1, 1)
     model.classifier = nn.Identity()  # drops torchvision's Dropout(0.2) + Linear
@@ -148,6 +147,14 @@ IMAGENET_WEIGHTS = {"resnet18": "ResNet18_Weights.IMAGENET1K_V1", "resnet34": "R
                     "efficientnet_b0": "EfficientNet_B0_Weights.IMAGENET1K_V1"}
 
 
+def imagenet_weights(name: str) -> WeightsEnum:
+    """torchvision's ImageNet weights entry of backbone ``name`` (:data:`IMAGENET_WEIGHTS`)."""
+    import torchvision
+
+    enum_name, member = IMAGENET_WEIGHTS[name].split(".")
+    return getattr(getattr(torchvision.models, enum_name), member)
+
+
 def imagenet_weights_problem(name: str) -> str | None:
     """Why ``pretrained=True`` would fail for backbone ``name`` before any training: no torchvision
     weights exist for it, or their file is not in the hub cache (the message names it); else None."""
@@ -155,10 +162,7 @@ def imagenet_weights_problem(name: str) -> str | None:
         # a backbone registered by the user loads its own weights; mobilenet_v1 has none to load
         return ("backbone 'mobilenet_v1' has no torchvision ImageNet weights. Fix: set pretrained to false"
                 if name == "mobilenet_v1" else None)
-    import torchvision
-
-    enum_name, member = IMAGENET_WEIGHTS[name].split(".")
-    weights = getattr(getattr(torchvision.models, enum_name), member)
+    weights = imagenet_weights(name)
     path = cached_weights_path(weights)
     if path.is_file():
         return None
@@ -166,8 +170,8 @@ def imagenet_weights_problem(name: str) -> str | None:
             f"{weights.url} and save it as {path} (TORCH_HOME moves the cache), or set pretrained to false")
 
 
-register_backbone("resnet18", _resnet("resnet18", IMAGENET_WEIGHTS["resnet18"], 512))
-register_backbone("resnet34", _resnet("resnet34", IMAGENET_WEIGHTS["resnet34"], 512))
-register_backbone("resnet50", _resnet("resnet50", IMAGENET_WEIGHTS["resnet50"], 2048))
+register_backbone("resnet18", _resnet("resnet18", 512))
+register_backbone("resnet34", _resnet("resnet34", 512))
+register_backbone("resnet50", _resnet("resnet50", 2048))
 register_backbone("efficientnet_b0", _efficientnet_b0)
 register_backbone("mobilenet_v1", _mobilenet_v1)

@@ -29,13 +29,12 @@ def _imagenet_resnet(arch: str, pretrained: bool, frozen_bn: bool) -> nn.Module:
     import torchvision
     from torchvision.ops import FrozenBatchNorm2d
 
-    from fgkd.models.backbones import load_cached_weights
+    from fgkd.models.backbones import imagenet_weights, load_cached_weights
 
     norm = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
     body = getattr(torchvision.models, arch)(weights=None, norm_layer=norm)
     if pretrained:
-        weights = {"resnet18": torchvision.models.ResNet18_Weights, "resnet50": torchvision.models.ResNet50_Weights}
-        load_cached_weights(body, weights[arch].IMAGENET1K_V1)
+        load_cached_weights(body, imagenet_weights(arch))
     return body
 
 

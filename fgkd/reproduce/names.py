@@ -165,14 +165,12 @@ def _detection_data(name: Any, params: Mapping[str, Any]) -> str | None:
     """COCO must be unpacked before a detection notebook starts (fgkd never downloads it)."""
     if name != "coco":
         return None
-    from fgkd.data.detection import coco_paths
-    from fgkd.data.registry import DatasetNotFoundError, default_root
+    from fgkd.data.detection import check_coco
+    from fgkd.data.registry import DatasetNotFoundError
 
     folder = params.get("data_root")  # the folder holding one sub-folder per dataset
-    root = Path(str(folder)).expanduser() / "coco" if folder else default_root("coco")
     try:
-        for split in ("train", "test"):
-            coco_paths(root, split)
+        check_coco(Path(str(folder)).expanduser() / "coco" if folder else None)
     except DatasetNotFoundError as error:
         return f"{error.problem} (at {error.root}). Fix: unpack COCO 2017 there ({error.source}) or set data_root"
     return None

@@ -88,10 +88,8 @@ def cache_paths(
     return folder / f"{stem}.npz", folder / f"{stem}.json", record
 
 
-def _cached(
-    compute: Callable[[], np.ndarray], paths: tuple[Path, Path, dict[str, Any]], shape: tuple[int, int],
-    scorer: Any = None,
-) -> np.ndarray:
+def read_cached(paths: tuple[Path, Path, dict[str, Any]], shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached matrix of ``paths`` (:func:`cache_paths`), or None when absent or of another key."""
     npz, meta, record = paths
     if npz.exists() and meta.exists():
         stored = json.loads(meta.read_text())
@@ -102,16 +100,33 @@ def _cached(
                 scores = data["scores"]
             if scores.shape == shape:
                 return scores
+    return None
+
+
+def write_cached(paths: tuple[Path, Path, dict[str, Any]], scores: np.ndarray, determinism: dict[str, Any],
+                 **extra: Any) -> None:
+    """Store a computed matrix under ``paths``: the arrays, then the key record beside them."""
+    npz, meta, record = paths
+    atomic_savez(npz, scores=scores)
+    # Written after the arrays, so a provenance file always has its scores beside it.
+    atomic_write_json(meta, {"key": record, "shape": list(scores.shape), "file": npz.name, "determinism": determinism,
+                             **extra})
+
+
+def _cached(
+    compute: Callable[[], np.ndarray], paths: tuple[Path, Path, dict[str, Any]], shape: tuple[int, int],
+    scorer: Any = None,
+) -> np.ndarray:
+    scores = read_cached(paths, shape)
+    if scores is not None:
+        return scores
     from fgkd.determinism import SHARED_THREADS, deterministic, device_of  # torch: only when computing
     from fgkd.train import ddp
 
     with deterministic(SHARED_THREADS, device_of(scorer), warn_only=True) as determinism:
         scores = compute()
     if ddp.current().is_main:  # under torchrun every rank holds the gathered matrix; one writes it
-        atomic_savez(npz, scores=scores)
-        # Written after the arrays, so a provenance file always has its scores beside it.
-        atomic_write_json(meta, {"key": record, "shape": list(shape), "file": npz.name, "determinism": determinism,
-                                 "world_size": ddp.current().world_size})
+        write_cached(paths, scores, determinism, world_size=ddp.current().world_size)
     ddp.barrier()
     return scores
 
@@ -162,8 +177,7 @@ def cached_scores(
     paths = cache_paths(scorer, len(dataset), items, dataset_id=dataset_id, split=split, what="aspects")
     shape = (len(dataset), len(questions))
     def compute() -> np.ndarray:
-        return as_scores(sharded(lambda images: as_scores(scorer.score(images, questions, **score_options),
-                                                          (len(images), len(questions))), dataset), shape)
+        return as_scores(sharded(lambda images: scorer.score(images, questions, **score_options), dataset), shape)
 
     return _cached(compute, paths, shape, scorer)
 

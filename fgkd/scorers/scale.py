@@ -22,13 +22,13 @@ let :func:`ray_cached_scores` start a local one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from fgkd.io import atomic_savez, atomic_write_json
+from fgkd.io import atomic_savez
 
 
 def _require_ray():
@@ -63,19 +63,29 @@ class _ScorerActor:
             images = Subset(self.dataset, range(start, stop))
             with deterministic(SHARED_THREADS, device_of(self.scorer), warn_only=True):
                 scores = as_scores(self.scorer.score(images, self.questions), (stop - start, len(self.questions)))
-            atomic_savez(self.shard_dir / f"{start:09d}-{stop:09d}.npz", scores=scores)
+            atomic_savez(self.shard_dir / shard_file(start, stop), scores=scores)
         return {"start": batch["start"], "stop": batch["stop"]}
 
 
-def _provenance(scorer_name: str, scorer_options: Mapping[str, Any]) -> dict[str, Any]:
+def _provenance(scorer_name: str, scorer_options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(provenance, determinism)`` of the scorer where the actors run: what keys the cache, and
+    the thread and algorithm settings the actors score under (recorded beside the matrix)."""
+    from fgkd.determinism import SHARED_THREADS, deterministic, device_of
     from fgkd.scorers import get_scorer
 
-    return get_scorer(scorer_name, **dict(scorer_options)).provenance
+    scorer = get_scorer(scorer_name, **dict(scorer_options))
+    with deterministic(SHARED_THREADS, device_of(scorer), warn_only=True) as determinism:
+        return scorer.provenance, determinism
 
 
 def shard_ranges(num_images: int, shard_size: int) -> list[tuple[int, int]]:
     """``[(start, stop), ...]`` covering ``range(num_images)`` in order."""
     return [(s, min(s + shard_size, num_images)) for s in range(0, num_images, shard_size)]
+
+
+def shard_file(start: int, stop: int) -> str:
+    """A shard's file name in the shard folder: its image range."""
+    return f"{start:09d}-{stop:09d}.npz"
 
 
 def ray_cached_scores(scorer_name: str, scorer_options: Mapping[str, Any], dataset_factory: Callable[[], Any],
@@ -90,7 +100,7 @@ def ray_cached_scores(scorer_name: str, scorer_options: Mapping[str, Any], datas
     ``num_gpus_per_actor=1`` gives each actor its own GPU (one model per GPU).
     """
     ray = _require_ray()
-    from fgkd.scorers.cache import _check_key, cache_paths, question_record
+    from fgkd.scorers.cache import _check_key, cache_paths, question_record, read_cached, write_cached
 
     _check_key(dataset_id, split)
     if len(questions) == 0:
@@ -101,29 +111,20 @@ def ray_cached_scores(scorer_name: str, scorer_options: Mapping[str, Any], datas
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = progress
     # the cache key needs the scorer's provenance: asked of a task placed like the actors
-    provenance = ray.get(ray.remote(num_gpus=num_gpus_per_actor, num_cpus=num_cpus_per_actor)(_provenance)
-                         .remote(scorer_name, dict(scorer_options)))
-
-    class _Key:  # what cache_paths reads of a scorer
-        pass
-
-    key_scorer = _Key()
-    key_scorer.provenance = provenance
+    provenance, determinism = ray.get(ray.remote(num_gpus=num_gpus_per_actor, num_cpus=num_cpus_per_actor)(
+        _provenance).remote(scorer_name, dict(scorer_options)))
     num_images = len(dataset_factory())
     items = [question_record(q) for q in questions]
-    npz, meta, record = cache_paths(key_scorer, num_images, items, dataset_id=dataset_id, split=split, what="aspects")
+    paths = cache_paths(SimpleNamespace(provenance=provenance), num_images, items, dataset_id=dataset_id,
+                        split=split, what="aspects")
     shape = (num_images, len(questions))
-    if npz.exists() and meta.exists():
-        stored = json.loads(meta.read_text())
-        if stored.get("key") == json.loads(json.dumps(record, sort_keys=True, default=str)):
-            with np.load(npz) as data:
-                if data["scores"].shape == shape:
-                    return data["scores"]
-    shard_dir = npz.with_suffix(".shards")
+    cached = read_cached(paths, shape)
+    if cached is not None:
+        return cached
+    shard_dir = paths[0].with_suffix(".shards")
     shard_dir.mkdir(parents=True, exist_ok=True)
     shards = shard_ranges(num_images, shard_size)
-    done = {p.stem for p in shard_dir.glob("*.npz")}
-    todo = [(s, e) for s, e in shards if f"{s:09d}-{e:09d}" not in done]  # resume: skip what is there
+    todo = [(s, e) for s, e in shards if not (shard_dir / shard_file(s, e)).exists()]  # resume: skip what is there
     if todo:
         from ray.data import ActorPoolStrategy
 
@@ -134,14 +135,8 @@ def ray_cached_scores(scorer_name: str, scorer_options: Mapping[str, Any], datas
                                                   str(shard_dir))).materialize()
     parts = []
     for s, e in shards:
-        with np.load(shard_dir / f"{s:09d}-{e:09d}.npz") as data:
+        with np.load(shard_dir / shard_file(s, e)) as data:
             parts.append(data["scores"])
     scores = np.concatenate(parts)
-    from fgkd.determinism import SHARED_THREADS, deterministic
-
-    with deterministic(SHARED_THREADS, "cpu", warn_only=True) as determinism:  # recorded as the in-process path does
-        pass
-    atomic_savez(npz, scores=scores)
-    atomic_write_json(meta, {"key": record, "shape": list(shape), "file": npz.name, "determinism": determinism,
-                             "computed_by": f"ray ({len(shards)} shards of {shard_size})"})
+    write_cached(paths, scores, determinism, computed_by=f"ray ({len(shards)} shards of {shard_size})")
     return scores

@@ -124,12 +124,9 @@ def check_detection_data(cfg: MakdDetectionConfig) -> None:
     """Fail early, before anything trains, when a real detection dataset is not where it is read
     (COCO: ``train2017/``, ``val2017/`` and ``annotations/instances_*.json``); the world needs nothing."""
     if cfg.dataset == "coco":
-        from fgkd.data.detection import coco_paths
-        from fgkd.data.registry import default_root
+        from fgkd.data.detection import check_coco
 
-        root = cfg.data_root or default_root("coco")
-        for split in ("train", "test"):
-            coco_paths(root, split)
+        check_coco(cfg.data_root)
 
 
 def detection_examples(cfg: MakdDetectionConfig, n: int = 6) -> list[tuple[Any, np.ndarray, list[str]]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 from fgkd.teachers.vlm.config import VlmConfig, remote_code_message
@@ -98,15 +101,32 @@ def _bitsandbytes(quantization: str, dtype: torch.dtype):
 _LOADED: dict[tuple, tuple] = {}
 
 
+def loading_key(config: VlmConfig) -> tuple:
+    """What decides which ``(model, processor)`` :func:`load_vlm` returns: the config's loading
+    settings, not its prompt or batching ones."""
+    return (config.model_id, config.revision, config.device, config.dtype, config.trust_remote_code,
+            config.local_files_only, config.attn_implementation, config.quantization, config.device_map)
+
+
 def load_vlm_once(config: VlmConfig):
-    """:func:`load_vlm`, once per process for each ``(model_id, revision, device, dtype,
-    trust_remote_code, local_files_only)``; later calls return the same objects (eval mode, frozen
-    by use: scorers never train them). ``clear_loaded_vlms()`` frees them."""
-    key = (config.model_id, config.revision, config.device, config.dtype, config.trust_remote_code,
-           config.local_files_only, config.attn_implementation, config.quantization, config.device_map)
+    """:func:`load_vlm`, once per process for each :func:`loading_key`; later calls return the same
+    objects (eval mode, frozen by use: scorers never train them). ``clear_loaded_vlms()`` frees them."""
+    key = loading_key(config)
     if key not in _LOADED:
         _LOADED[key] = load_vlm(config)
     return _LOADED[key]
+
+
+@contextmanager
+def preloaded_vlm(config: VlmConfig, model, processor) -> Iterator[None]:
+    """Within the block, scorers of ``config`` use this in-memory ``(model, processor)`` instead of
+    loading one (a benchmark's random model of a real size: nothing on disk)."""
+    key = loading_key(config)
+    _LOADED[key] = (model, processor)
+    try:
+        yield
+    finally:
+        _LOADED.pop(key, None)
 
 
 def clear_loaded_vlms() -> None:

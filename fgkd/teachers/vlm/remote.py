@@ -17,7 +17,7 @@ its KV cache copied for each batch of questions.
 
 from __future__ import annotations
 
-import copy
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,7 +26,9 @@ import torch
 from fgkd.io import stable_hash
 from fgkd.teachers.vlm.config import VlmConfig, remote_code_message
 from fgkd.teachers.vlm.loading import ModelNotAvailableError, _missing_model_message, resolve_device_dtype
+from fgkd.teachers.vlm.prefix import SharedPrefix
 from fgkd.teachers.vlm.readout import yes_no_token_ids, yes_probability
+from fgkd.teachers.vlm.runner import _Runner
 
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # InternVL's normalisation
@@ -81,8 +83,9 @@ class InternVLChatScorer:
         self.image_size = int(getattr(self.model.config, "force_image_size", None) or getattr(vision, "image_size", 448))
         self.system = str(getattr(self.model, "system_message", "") or "")
         self.yes_ids, self.no_ids = yes_no_token_ids(self.tokenizer, exact=self.config.prompt_mode == "authors")
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        self.pad_id = int(pad or 0)
+        # the native scorer's prefix-and-batches runner, on the language model (the image is in the prefix's embeddings)
+        self._runner = _Runner(self.model.language_model, SimpleNamespace(tokenizer=self.tokenizer),
+                               self.config.question_batch_size)
 
     @property
     def name(self) -> str:
@@ -104,8 +107,10 @@ class InternVLChatScorer:
         return f"{system}<|im_start|>user\n{IMG_START}{IMG_CONTEXT * self.num_image_token}{IMG_END}\n"
 
     def _suffix_text(self, question: Any) -> str:
-        text = getattr(question, "text", str(question))
-        return f"{self.config.prompt_template.format(question=text)}<|im_end|>\n<|im_start|>assistant\n"
+        from fgkd.teachers.vlm.scorer import _question_text
+
+        user = self.config.prompt_template.format(question=_question_text(question))
+        return f"{user}<|im_end|>\n<|im_start|>assistant\n"
 
     def _pixels(self, image) -> torch.Tensor:
         from torchvision.transforms import functional as F
@@ -114,10 +119,11 @@ class InternVLChatScorer:
         x = F.normalize(F.to_tensor(image), IMAGENET_MEAN, IMAGENET_STD)
         return x[None].to(self.device, self.dtype)
 
-    def _ids(self, text: str) -> torch.Tensor:
-        return torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"], device=self.device)
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _embeds(self, image, ids: torch.Tensor) -> torch.Tensor:
+    def _embeds(self, image, token_ids: list[int]) -> torch.Tensor:
+        ids = torch.tensor(token_ids, device=self.device)
         embeds = self.model.language_model.get_input_embeddings()(ids[None])  # [1, L, C]
         vit = self.model.extract_feature(self._pixels(image)).reshape(-1, embeds.shape[-1]).to(embeds.dtype)
         mask = ids[None] == self.context_id
@@ -144,32 +150,13 @@ class InternVLChatScorer:
             rows.append(yes_probability(logits, self.yes_ids, self.no_ids).double().cpu().numpy())
         return _stack(rows, len(questions))
 
-    def _naive(self, image, prefix: torch.Tensor, suffixes: list[torch.Tensor]) -> torch.Tensor:
+    def _naive(self, image, prefix: list[int], suffixes: list[list[int]]) -> torch.Tensor:
         """Reference: one full forward of (system, image, question) per question; ``[Q, V]``."""
-        out = []
-        for suffix in suffixes:
-            ids = torch.cat([prefix, suffix])
-            logits = self.model.language_model(inputs_embeds=self._embeds(image, ids), use_cache=False).logits
-            out.append(logits[0, -1].float())
-        return torch.stack(out)
+        return torch.stack([self._runner._forward({"inputs_embeds": self._embeds(image, prefix + suffix)}, keep=1,
+                                                  use_cache=False).logits[0, -1].float() for suffix in suffixes])
 
-    def _shared(self, image, prefix: torch.Tensor, suffixes: list[torch.Tensor]) -> torch.Tensor:
-        lm = self.model.language_model
-        from fgkd.teachers.vlm.runner import _accepts
-
-        cache_arg = "cache" if _accepts(lm, "cache") else "past_key_values"  # transformers 5 renamed it
-        first = lm(inputs_embeds=self._embeds(image, prefix), use_cache=True)
-        cache = first.get("cache") if first.get("cache") is not None else first.past_key_values
-        out = []
-        size = self.config.question_batch_size
-        for start in range(0, len(suffixes), size):
-            chunk = suffixes[start:start + size]
-            lengths = torch.tensor([len(s) for s in chunk], device=self.device)
-            ids = torch.full((len(chunk), int(lengths.max())), self.pad_id, device=self.device)
-            for i, s in enumerate(chunk):
-                ids[i, : len(s)] = s  # right padding: causal attention keeps it out of the real tokens
-            batch_cache = copy.deepcopy(cache)
-            batch_cache.batch_repeat_interleave(len(chunk))
-            logits = lm(input_ids=ids, **{cache_arg: batch_cache}, use_cache=True).logits  # [n, L, V]
-            out.append(logits[torch.arange(len(chunk)), lengths - 1].float())
-        return torch.cat(out)
+    def _shared(self, image, prefix: list[int], suffixes: list[list[int]]) -> torch.Tensor:
+        """The system turn and the image once, then the questions in batches from its KV cache; ``[Q, V]``."""
+        shared = SharedPrefix(prefix={"inputs_embeds": self._embeds(image, prefix)}, suffixes=suffixes)
+        runs = self._runner.shared_prefix_runs(shared, last_only=True)
+        return torch.cat([logits.float() for start, _, _, logits in runs if start >= 0])
