@@ -43,7 +43,15 @@ def check_type(owner: str, key: str, value: Any, tp: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return check_type(owner, key, value, inner[0])
+        for option in inner[:-1]:  # ``bool | str``: the first type that takes the value
+            try:
+                return check_type(owner, key, value, option)
+            except ConfigError:
+                pass
+        try:
+            return check_type(owner, key, value, inner[-1])
+        except ConfigError:
+            raise ConfigError(f"{owner}.{key} must be {type_name(tp)}, got {value!r} ({type(value).__name__})") from None
     bad = ConfigError(f"{owner}.{key} must be {type_name(tp)}, got {value!r} ({type(value).__name__})")
     if tp is bool:
         if not isinstance(value, bool):

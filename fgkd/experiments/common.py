@@ -17,6 +17,9 @@ import numpy as np
 from fgkd.config import Config
 
 Grid = Mapping[Hashable, Any]
+EMBEDDED_IMAGENET = "embedded-imagenet"
+"""The job name of the students' embedded ImageNet (``pretrained: "world"``) among a paper's
+``embedded_teachers`` entries: ``fgkd reproduce`` trains it first, beside the teachers."""
 SHARED_THREADS_DEFAULT = 1  # fgkd.determinism.SHARED_THREADS, without importing torch here
 
 

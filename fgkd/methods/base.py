@@ -36,6 +36,7 @@ DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
 PROBES = ("fast", "authors")
 PROBE_REPORTS = ("final", "best", "selected")
+WORLD_INIT = "world"  # pretrained: "world", the embedded ImageNet (fgkd.models.embedded_imagenet)
 REPORTED_PROBE_KEYS = {"final": ("top1", "top5"), "best": ("top1_best", "top5_best"),
                        "selected": ("top1_selected", "top5_selected")}
 SSL_HASHED_WHEN_SET = frozenset({"probe", "validation_fraction"})  # added after runs were stored
@@ -249,12 +250,42 @@ class BackboneSSLConfig(SSLConfig):
     __hash__ = RunConfig.__hash__
 
     backbone: str = "resnet50"  # fgkd.models.get_backbone name
-    pretrained: bool = True  # ImageNet weights (LEAD section 11)
+    # true: torchvision's ImageNet weights (LEAD section 11); "world": the embedded ImageNet (a
+    # supervised pre-training on the world's disjoint pools, fgkd.models.embedded_imagenet); false: none
+    pretrained: bool | str = True
     small_input: bool = False  # CIFAR-style stem for 32-64 px images
 
     def validate(self) -> None:
         super().validate()
         validate_backbone(self)
+        n = type(self).__name__
+        check(self.pretrained in (True, False, WORLD_INIT), n, "pretrained", self.pretrained,
+              f"use true (ImageNet weights), false (from scratch) or {WORLD_INIT!r} (the embedded ImageNet)")
+        check(self.pretrained != WORLD_INIT or self.dataset.startswith("world:"), n, "pretrained", self.pretrained,
+              f"{WORLD_INIT!r} pre-trains on the procedural world's pools, for world:* datasets only; "
+              f"dataset={self.dataset!r} needs true (ImageNet weights) or false")
+
+    def hash_dict(self) -> dict[str, Any]:
+        d = super().hash_dict()
+        if self.pretrained == WORLD_INIT:  # its recipe, not just its name, identifies the run
+            d["pretrained_key"] = self.embedded_imagenet().key
+        return d
+
+    def embedded_imagenet(self):
+        """The :class:`~fgkd.models.embedded_imagenet.EmbeddedImageNetConfig` behind ``pretrained: "world"``."""
+        from fgkd.models.embedded_imagenet import embedded_imagenet_config
+
+        return embedded_imagenet_config(self.backbone, self.small_input, self.image_size,
+                                        int(self.dataset_options.get("seed", 0)))
+
+    def backbone_weights(self, progress: bool = False) -> bool | Any:
+        """What ``get_backbone(pretrained=...)`` gets: a bool, or the embedded ImageNet's weights file
+        (pre-trained first if it is not cached)."""
+        if self.pretrained != WORLD_INIT:
+            return self.pretrained
+        from fgkd.models.embedded_imagenet import embedded_imagenet_weights
+
+        return embedded_imagenet_weights(self.embedded_imagenet(), progress=progress)
 
 
 class SSLMethod(Method):
@@ -273,6 +304,10 @@ class SSLMethod(Method):
 
     @classmethod
     def model_from_meta(cls, cfg: SSLConfig, meta: dict[str, Any]) -> nn.Module:
+        # The stored weights replace the initial ones: loading a run needs no ImageNet file and no
+        # embedded pre-training.
+        if getattr(cfg, "pretrained", False) is not False:
+            cfg = dataclasses.replace(cfg, pretrained=False)
         return cls.build_module(cfg)
 
     def build(self, device: torch.device, for_training: bool = True) -> None:

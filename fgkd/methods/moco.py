@@ -66,7 +66,7 @@ class MocoMethod(SSLMethod):
         from fgkd.models.moco import MoCo
 
         return MoCo(cfg.backbone, dim=cfg.proj_dim, hidden_dim=cfg.proj_hidden_dim, queue_size=cfg.queue_size,
-                    momentum=cfg.moco_momentum, head=cfg.proj_head, pretrained=cfg.pretrained,
+                    momentum=cfg.moco_momentum, head=cfg.proj_head, pretrained=cfg.backbone_weights(cfg.progress),
                     small_input=cfg.small_input, bn_splits=cfg.shuffle_bn_splits)
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:

@@ -48,7 +48,7 @@ class SimclrMethod(SSLMethod):
     def build_module(cls, cfg: SimclrConfig) -> nn.Module:
         from fgkd.models.simclr import SimCLR
 
-        return SimCLR(cfg.backbone, dim=cfg.simclr_dim, pretrained=cfg.pretrained, small_input=cfg.small_input)
+        return SimCLR(cfg.backbone, dim=cfg.simclr_dim, pretrained=cfg.backbone_weights(cfg.progress), small_input=cfg.small_input)
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:
         from fgkd.losses import nt_xent

@@ -64,17 +64,41 @@ def list_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_backbone(name: str, pretrained: bool = False, small_input: bool = False) -> tuple[nn.Module, int]:
-    """Build backbone ``name``; returns ``(module, feature_dim)``, ``module(x) -> [N, feature_dim]``."""
+def get_backbone(name: str, pretrained: bool | str | os.PathLike = False,
+                 small_input: bool = False) -> tuple[nn.Module, int]:
+    """Build backbone ``name``; returns ``(module, feature_dim)``, ``module(x) -> [N, feature_dim]``.
+
+    ``pretrained``: True loads torchvision's ImageNet weights from the hub cache; a path loads a
+    file of this backbone's own weights (a state dict, or ``{"state_dict": ...}`` as the embedded
+    ImageNet saves it: :mod:`fgkd.models.embedded_imagenet`), every key required.
+    """
     if name not in _REGISTRY:
         raise ValueError(f"unknown backbone {name!r}; choose one of {list_backbones()} or register it "
                          "with fgkd.models.register_backbone")
-    built = _REGISTRY[name](pretrained, small_input)
+    weights_file = None if isinstance(pretrained, bool) else Path(pretrained)
+    built = _REGISTRY[name](pretrained if weights_file is None else False, small_input)
     if not (isinstance(built, tuple) and len(built) == 2 and isinstance(built[0], nn.Module)
             and isinstance(built[1], int)):
         raise TypeError(f"the builder registered as {name!r} must return (nn.Module, feature_dim: int), "
                         f"got {type(built).__name__}")
+    if weights_file is not None:
+        load_weights_file(built[0], weights_file, name)
     return built
+
+
+def load_weights_file(model: nn.Module, path: Path, name: str) -> None:
+    """Load a backbone's own weights file (checked against its stored checksum), all keys."""
+    from fgkd.io import checked_torch_load
+
+    fix = f"delete {path} (the embedded ImageNet pre-trains it again on first use) or pass the right file"
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file {path} does not exist. Fix: {fix}")
+    saved = checked_torch_load(path, fix=fix, map_location="cpu", weights_only=True)
+    state = saved.get("state_dict", saved) if isinstance(saved, dict) else saved
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise RuntimeError(f"{path} does not hold weights of backbone {name!r}: {str(exc)[:300]}. Fix: {fix}") from exc
 
 
 # --- pretrained weights from the local torch hub cache --------------------------------------------

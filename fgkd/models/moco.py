@@ -10,6 +10,8 @@ negatives as it was before this batch's keys were enqueued).
 
 from __future__ import annotations
 
+import os
+
 import copy
 from typing import NamedTuple
 
@@ -113,7 +115,7 @@ class MoCo(nn.Module):
         queue_size: int = 65536,
         momentum: float = 0.999,
         head: str = "lead",
-        pretrained: bool = False,
+        pretrained: bool | str | os.PathLike = False,
         small_input: bool = False,
         bn_splits: int = 1,
     ) -> None:

@@ -6,6 +6,8 @@ on the projections of two augmented views of each image.
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -30,7 +32,7 @@ class SimCLR(nn.Module):
         feature_dim: int | None = None,
         dim: int = 128,
         hidden_dim: int | None = None,
-        pretrained: bool = False,
+        pretrained: bool | str | os.PathLike = False,
         small_input: bool = False,
     ) -> None:
         super().__init__()

@@ -156,9 +156,16 @@ def _a_value(value: Any) -> str:
     return f"give {'an' if name[:1].lower() in 'aeiou' else 'a'} {name} value"
 
 
-def _type_ok(value: Any, default: Any) -> bool:
+# Keys whose values may be either type (the default's type alone would refuse the other):
+# ``pretrained`` is true / false or "world" (the embedded ImageNet, fgkd.models.embedded_imagenet).
+EITHER_TYPE = {"pretrained": (bool, str)}
+
+
+def _type_ok(value: Any, default: Any, key: str = "") -> bool:
     if default is None or default is NO_DEFAULT:
         return True
+    if key in EITHER_TYPE:
+        return isinstance(value, EITHER_TYPE[key])
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
@@ -209,7 +216,7 @@ def validate_params(
             problems.append(unknown_key_problem(params_file, notebook, key, known, "a parameter of the notebook"))
             continue
         spec = parameters[key]
-        if not _type_ok(value, spec.default):
+        if not _type_ok(value, spec.default, key):
             add(key, f"has type {_type_name(value)} ({value!r}) but the notebook's default {spec.source} is "
                      f"{_type_name(spec.default)}", _a_value(spec.default))
             continue
@@ -320,7 +327,7 @@ def check_recipe(params_set: ParamsSet | str | os.PathLike, paper: str, *,
     for key, value in raw.items():
         if key not in fields:
             problems.append(recipe_key_problem(path, paper, key, fields))
-        elif not _type_ok(value, fields[key]):
+        elif not _type_ok(value, fields[key], key):
             problems.append(Problem(path, None, key, f"has type {_type_name(value)} ({value!r}) but the {name} "
                                                      f"Recipe's {key} is {_type_name(fields[key])}",
                                     _a_value(fields[key])))

@@ -154,7 +154,8 @@ def test_reproduce_world_preview_smoke_end_to_end(tmp_path, capsys):
 def test_embedded_set_trains_its_three_teachers_first_most_expensive_first():
     notebooks = discover_notebooks()
     params = prepare_params("embedded", notebooks)
-    assert R.teacher_jobs(params.values()) == [("embedded-L", {}), ("embedded-M", {}), ("embedded-S", {})]
+    imagenet = ("embedded-imagenet", {"backbone": "resnet18", "small_input": False, "image_size": 32})
+    assert R.teacher_jobs(params.values()) == [("embedded-L", {}), imagenet, ("embedded-M", {}), ("embedded-S", {})]
     smoke = prepare_params("smoke", notebooks)
     tiny = {"epochs": 1, "world_options": {"pretrain_per_class": 2}}
     assert R.teacher_jobs(smoke.values()) == [("embedded-M", tiny), ("embedded-S", tiny)]

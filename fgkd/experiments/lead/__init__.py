@@ -73,6 +73,8 @@ from fgkd.experiments.lead.tables import (  # noqa: F401
     run_table,
     kit_columns,
     truncated_share,
+    student_init,
+    student_init_curve,
 )
 from fgkd.experiments.lead.verdicts import (  # noqa: F401
     verdict_beats,

@@ -31,7 +31,8 @@ def describe_method(cfg: Any) -> str:
         return (f"iBOT-style: {name}, {v['depth']} blocks, {v['embed_dim']} wide, {v['patch_size']} px patches, "
                 f"[CLS] + masked-patch self-distillation")
     head = f", {cfg.proj_head} head" if hasattr(cfg, "proj_head") else ""
-    return f"{METHOD_LABELS.get(cfg.method, cfg.method)}: {cfg.backbone}{' (ImageNet init)' if cfg.pretrained else ''}{head}"
+    init = {True: " (ImageNet init)", "world": " (embedded-ImageNet init)"}.get(cfg.pretrained, "")
+    return f"{METHOD_LABELS.get(cfg.method, cfg.method)}: {cfg.backbone}{init}{head}"
 
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fgkd.experiments.common import EMBEDDED_IMAGENET
 from fgkd.experiments.common import Recipe as RecipeBase
 from fgkd.methods import LeadConfig
 from fgkd.reference import LEAD_METRICS
@@ -49,7 +50,7 @@ class Recipe(RecipeBase):
     world_train_per_class: int = 30  # training images per class of a world:* dataset; unused for real data
     image_size: int = 224  # training crop in pixels; also the render size of a world:* dataset
     backbone: str = "resnet50"  # student backbone (fgkd.models)
-    pretrained: bool = True  # ImageNet weights for the student (section 11)
+    pretrained: bool | str = True  # true: ImageNet weights (section 11); "world": the embedded ImageNet; false: none
     small_input: bool = False  # CIFAR-style stem for 32-64 px images
     epochs: int = 100  # pre-training epochs of every run
     batch_size: int = 64
@@ -199,7 +200,12 @@ def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, An
     names = [str(params.get("teacher", ""))]
     names += [t.strip() for t in str(params.get("teachers", "")).split(",")]
     epochs, pool = int(params.get("teacher_epochs", 0)), int(params.get("teacher_pool_per_class", 0))
-    return [(n, teacher_options(n, epochs, pool)) for n in dict.fromkeys(names) if n.startswith("embedded-")]
+    jobs = [(n, teacher_options(n, epochs, pool)) for n in dict.fromkeys(names) if n.startswith("embedded-")]
+    if params.get("pretrained") == "world":  # the students' embedded ImageNet is trained first too
+        jobs.append((EMBEDDED_IMAGENET, {"backbone": str(params.get("backbone", "")),
+                                         "small_input": bool(params.get("small_input", False)),
+                                         "image_size": int(params.get("image_size", 0))}))
+    return jobs
 
 
 def llm_options(llm: str, dataset: str, *, model: str = "", base_url: str = "", api_key_env: str = "") -> dict[str, Any]:

@@ -83,3 +83,35 @@ def truncated_share(grid: Mapping[Hashable, LeadConfig], *, teacher: Any = None)
         texts = class_descriptions(cfg, category_names(cfg, plain), plain)
         shares[key] = 100.0 * t.count_truncated(texts) / len(texts)
     return pd.Series(shares, name="descriptions cut by the teacher (%)")
+
+
+def student_init(cfg: LeadConfig) -> Any:
+    """What the student starts from, as a one-row DataFrame: the init, and for the embedded ImageNet
+    (``pretrained: "world"``) its pool, held-out Top-1 on the pools' held-out images (never a target
+    image), chance, epochs and seconds, trained first if it is not cached."""
+    import pandas as pd
+
+    row: dict[str, Any] = {"backbone": cfg.backbone}
+    if cfg.pretrained != "world":
+        row["init"] = "ImageNet (torchvision)" if cfg.pretrained is True else "none (from scratch)"
+        return pd.DataFrame([row])
+    from fgkd.models.embedded_imagenet import load_embedded_imagenet
+
+    config = cfg.embedded_imagenet()
+    prov = load_embedded_imagenet(config)["provenance"]
+    row.update({"init": "embedded ImageNet (world pools, disjoint classes)", "domains": "+".join(config.domains),
+                "classes": prov["classes"], "training images": prov["pool_images"] - prov["holdout_images"],
+                "held-out Top-1": prov["holdout_top1"], "chance Top-1": prov["chance_top1"],
+                "epochs": config.epochs, "seconds": prov["train_seconds"]})
+    return pd.DataFrame([row])
+
+
+def student_init_curve(cfg: LeadConfig) -> Any:
+    """The embedded ImageNet's held-out and training Top-1 and loss per epoch (a DataFrame by epoch)."""
+    import pandas as pd
+
+    from fgkd.models.embedded_imagenet import load_embedded_imagenet
+
+    prov = load_embedded_imagenet(cfg.embedded_imagenet())["provenance"]
+    return pd.DataFrame({"held-out Top-1": prov["holdout_top1_history"], "train Top-1": prov["train_top1_history"],
+                         "loss": prov["loss_history"]}, index=pd.RangeIndex(1, len(prov["loss_history"]) + 1, name="epoch"))
