@@ -1,10 +1,10 @@
 """Looking after the cache (``fgkd cache list | verify | clean``).
 
 The cache (``$FGKD_CACHE_DIR`` or ``~/.cache/fgkd``) grows to gigabytes: rendered worlds, trained
-teachers, runs (``runs/<method>/<hash>/``), teacher outputs, aspect scores, LLM replies and t-SNE
-maps. This module lists what is there with sizes and dates, checks every file that has a stored
-checksum (and every run's metrics), removes the temporary files of killed writes, and removes runs
-by method or age. It never touches a run that another process holds the lock of.
+teachers, the embedded ImageNet backbones (``pretrain/``), runs (``runs/<method>/<hash>/``),
+teacher outputs, aspect scores, LLM replies and t-SNE maps. This module lists what is there with
+sizes and dates, checks every file that has a stored checksum (and every run's metrics), removes
+the temporary files of killed writes, and removes runs by method or age. It never touches a run that another process holds the lock of.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Iterable
 from fgkd.io import CHECKSUM_SUFFIX, file_sha256
 from fgkd.paths import cache_root, human_bytes
 
-KINDS = ("world", "teachers", "runs", "teacher_outputs", "aspects", "llm", "tsne")
+KINDS = ("world", "teachers", "pretrain", "runs", "teacher_outputs", "aspects", "llm", "tsne")
 TEMP_MIN_AGE_S = 3600  # a temporary file younger than this may belong to a write in progress
 
 
