@@ -1,70 +1,102 @@
-"""Teachers first: the embedded CLIP teachers the notebooks name (and the students' embedded ImageNet,
-``pretrained: "world"``) are trained before the notebooks,
-the most expensive first, one per process, so no notebook sits waiting on another's teacher lock;
+"""Teachers first: the embedded CLIP teachers the notebooks name, the students' embedded ImageNet
+(``pretrained: "world"``) and the embedded MLLMs (``scorer_model: embedded-vlm-*``) are trained
+before the notebooks, the most expensive first, one per process, so no notebook sits waiting on another's teacher lock;
 their epochs show in the progress bar while they train."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from fgkd.experiments.common import EMBEDDED_IMAGENET
 from fgkd.reproduce.manifest import experiment_module
 from fgkd.reproduce.params import NotebookParams
 
 
-def teacher_jobs(notebooks: Iterable[NotebookParams]) -> list[tuple[str, dict[str, Any]]]:
-    """The distinct embedded teachers the notebooks will train on first use (not trained yet), as
-    ``(name, options)``, the most expensive first: each notebook's paper's
-    ``embedded_teachers(params)`` on its :attr:`NotebookParams.effective` values (defaults, the
-    set's recipe, its own file)."""
-    notebooks = [nb for nb in notebooks if nb.paper is not None]
-    if not notebooks:
-        return []
-    from fgkd.models.embedded_imagenet import weights_path
-    from fgkd.teachers.embedded import embedded_config, teacher_folder, training_cost
+@dataclass(frozen=True)
+class _Kind:
+    """How ``fgkd reproduce`` handles one kind of model trained before the notebooks."""
 
-    found: dict[str, tuple[float, str, dict[str, Any]]] = {}
+    config: Callable[[str, dict[str, Any]], Any]  # (name, options) -> the training config
+    trained: Callable[[Any], bool]
+    cost: Callable[[Any], float]  # on the CLIP teachers' scale (fgkd.teachers.embedded.training_cost)
+    train: Callable[[Any], Any]
+    progress: Callable[[Any], tuple[int, int] | None]
+
+
+def _clip_kind() -> _Kind:
+    from fgkd.teachers import embedded
+
+    return _Kind(lambda name, options: embedded.embedded_config(name, **options),
+                 lambda c: (embedded.teacher_folder(c) / "teacher.pt").is_file(), embedded.training_cost,
+                 lambda c: embedded.train_embedded_teacher(c, progress=False), embedded.training_progress)
+
+
+def _imagenet_kind() -> _Kind:
+    from fgkd.models import embedded_imagenet as pre
+
+    return _Kind(lambda name, options: pre.embedded_imagenet_config(**options),
+                 lambda c: pre.weights_path(c).is_file(), _imagenet_cost,
+                 lambda c: pre.embedded_imagenet_weights(c, progress=False), pre.training_progress)
+
+
+def _vlm_kind() -> _Kind:
+    from fgkd.teachers.vlm import embedded as vlm
+
+    return _Kind(lambda name, options: vlm.embedded_vlm_config(name, **options), vlm.is_trained, _vlm_cost,
+                 lambda c: vlm.embedded_vlm_folder(c, progress=False), vlm.training_progress)
+
+
+def _kind(name: str) -> _Kind:
+    from fgkd.teachers.embedded_vlm import is_embedded_vlm
+
+    if name == EMBEDDED_IMAGENET:
+        return _imagenet_kind()
+    return _vlm_kind() if is_embedded_vlm(name) else _clip_kind()
+
+
+def teacher_jobs(notebooks: Iterable[NotebookParams]) -> list[tuple[str, dict[str, Any]]]:
+    """The distinct embedded models the notebooks will train on first use (not trained yet): CLIP
+    teachers, the students' embedded ImageNet and the embedded MLLMs, as ``(name, options)``, the
+    most expensive first: each notebook's paper's ``embedded_teachers(params)`` on its
+    :attr:`NotebookParams.effective` values (defaults, the set's recipe, its own file)."""
+    found: dict[tuple[str, str], tuple[float, str, dict[str, Any]]] = {}
     for nb in notebooks:
+        if nb.paper is None:
+            continue
         for name, options in experiment_module(nb.paper).embedded_teachers(nb.effective):
-            if name == EMBEDDED_IMAGENET:
-                pre = _imagenet_config(options)
-                if not weights_path(pre).is_file():
-                    found.setdefault(pre.key, (_imagenet_cost(pre), name, options))
-                continue
-            config = embedded_config(name, **options)
-            if not (teacher_folder(config) / "teacher.pt").is_file():  # trained ones cost nothing
-                found.setdefault(config.key, (training_cost(config), name, options))
+            kind = _kind(name)
+            config = kind.config(name, options)
+            if not kind.trained(config):  # trained ones cost nothing
+                found.setdefault((name, config.key), (kind.cost(config), name, options))
     return [(name, options) for _, name, options in sorted(found.values(), key=lambda t: -t[0])]
 
 
-def _imagenet_config(options: dict[str, Any]) -> Any:
-    from fgkd.models.embedded_imagenet import embedded_imagenet_config
-
-    return embedded_imagenet_config(**options)
-
-
 def _imagenet_cost(config: Any) -> float:
-    """On the scale of :func:`fgkd.teachers.embedded.training_cost`, from measured times on one
-    thread: the ResNet18 pre-training's 16 epochs took 404 s, the embedded-M teacher 345 s."""
+    """From measured times on one thread: the ResNet18 pre-training's 16 epochs took 404 s, the
+    embedded-M teacher 345 s."""
     from fgkd.teachers.embedded import embedded_config, training_cost
 
     return training_cost(embedded_config("embedded-M")) * 404 / 345 * config.epochs / 16
 
 
+def _vlm_cost(config: Any) -> float:
+    """From measured times on one thread: embedded-vlm-S took about 150 s an epoch, the embedded-M
+    teacher 345 s in all; the larger size's blocks cost ~3x as much."""
+    from fgkd.teachers.embedded import embedded_config, training_cost
+
+    scale = 1.0 if config.size == "S" else 3.0
+    return training_cost(embedded_config("embedded-M")) * 150 / 345 * config.epochs * scale
+
+
 def train_teacher(job: tuple[str, dict[str, Any], int | None]) -> tuple[str, float, str]:
-    """Train (or find cached) one embedded teacher: ``(name, seconds, error or "")``."""
-    name, options, _threads = job  # training fixes its own threads (embedded.TRAIN_THREADS), whatever the job's
+    """Train (or find cached) one embedded model: ``(name, seconds, error or "")``."""
+    name, options, _threads = job  # training fixes its own threads (TRAIN_THREADS), whatever the job's
     start = time.perf_counter()
     try:
-        if name == EMBEDDED_IMAGENET:
-            from fgkd.models.embedded_imagenet import embedded_imagenet_weights
-
-            embedded_imagenet_weights(_imagenet_config(options), progress=False)
-        else:
-            from fgkd.teachers.embedded import embedded_config, train_embedded_teacher
-
-            train_embedded_teacher(embedded_config(name, **options), progress=False)
+        kind = _kind(name)
+        kind.train(kind.config(name, options))
     except Exception as exc:  # the notebooks that need it will fail with their own message
         return name, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
     return name, time.perf_counter() - start, ""
@@ -86,22 +118,13 @@ class TeacherWatcher:
             self.thread.start()
 
     def status(self) -> str:
-        from fgkd.teachers.embedded import embedded_config, teacher_folder, training_progress
-
         parts = []
         for name, options in self.teachers:
-            if name == EMBEDDED_IMAGENET:
-                from fgkd.models import embedded_imagenet
-
-                pre = _imagenet_config(options)
-                if not embedded_imagenet.weights_path(pre).exists():
-                    done = embedded_imagenet.training_progress(pre)
-                    parts.append(f"{name} epoch {done[0]}/{done[1]}" if done else f"{name} starting")
+            kind = _kind(name)
+            config = kind.config(name, options)
+            if kind.trained(config):
                 continue
-            config = embedded_config(name, **options)
-            if (teacher_folder(config) / "teacher.pt").exists():
-                continue
-            progress = training_progress(config)
+            progress = kind.progress(config)
             parts.append(f"{name} epoch {progress[0]}/{progress[1]}" if progress else f"{name} starting")
         return ("training teachers: " + ", ".join(parts)) if parts else ""
 

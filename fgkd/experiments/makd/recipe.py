@@ -186,13 +186,16 @@ class Recipe(RecipeBase):
 
 
 def embedded_teachers(params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The embedded CLIP teachers a MaKD notebook with these parameters trains on first use, as
-    ``(name, get_teacher options)``: the ``clip`` scorer's teacher and the ablation's other scorer
-    (``alt_scorer``). ``fgkd reproduce`` trains them before the notebooks, in parallel."""
+    """The embedded models a MaKD notebook with these parameters trains on first use, as ``(name,
+    options)``: the ``clip`` scorer's CLIP teacher or the ``vlm`` scorer's embedded MLLM, and the
+    ablation's other scorer's (``alt_scorer``). ``fgkd reproduce`` trains them before the notebooks, in parallel."""
     from fgkd.teachers.clip import DEFAULT_SCORER_TEACHER
+    from fgkd.teachers.embedded_vlm import is_embedded_vlm
 
     names = [str(params.get(f"{prefix}scorer_model", "")) or DEFAULT_SCORER_TEACHER
              for prefix in ("", "alt_") if params.get(f"{prefix}scorer") == "clip"]
+    names += [str(params.get(f"{prefix}scorer_model", "")) for prefix in ("", "alt_")
+              if params.get(f"{prefix}scorer") == "vlm" and is_embedded_vlm(params.get(f"{prefix}scorer_model"))]
     return [(n, {}) for n in dict.fromkeys(names) if n.startswith("embedded-")]
 
 

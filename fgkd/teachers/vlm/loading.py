@@ -32,6 +32,18 @@ def _missing_model_message(model_id: str, cause: BaseException) -> str:
     )
 
 
+def model_source(model_id: str) -> str:
+    """Where ``model_id``'s files are: an embedded MLLM's name (``embedded-vlm-S``,
+    ``embedded-vlm-L``) is its folder in fgkd's cache, trained first if it is not there
+    (:mod:`fgkd.teachers.embedded_vlm`); any other id is returned as it is (a Hugging Face id or a
+    local folder)."""
+    from fgkd.teachers.embedded_vlm import embedded_vlm_config, embedded_vlm_folder, is_embedded_vlm
+
+    if is_embedded_vlm(model_id):
+        return str(embedded_vlm_folder(embedded_vlm_config(model_id)))
+    return model_id
+
+
 def resolve_device_dtype(device: str | None, dtype: str):
     """``(torch.device, torch.dtype)`` from the config strings (auto: bf16 on CUDA, fp32 on CPU)."""
     dev = torch.device(device if device else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -49,6 +61,7 @@ def load_vlm(config: VlmConfig):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     device, dtype = resolve_device_dtype(config.device, config.dtype)
+    source = model_source(config.model_id)
     common = dict(
         local_files_only=config.local_files_only,
         trust_remote_code=config.trust_remote_code,
@@ -60,12 +73,12 @@ def load_vlm(config: VlmConfig):
     if config.quantization:
         extra["quantization_config"] = _bitsandbytes(config.quantization, dtype)
     try:
-        processor = AutoProcessor.from_pretrained(config.model_id, **common)
+        processor = AutoProcessor.from_pretrained(source, **common)
         # Loading straight onto one accelerator avoids a full copy of the weights in host memory;
         # device_map="auto" shards a model too large for one GPU over all of them.
         placement = ({"device_map": config.device_map} if config.device_map
                      else {} if device.type == "cpu" else {"device_map": str(device)})
-        model = AutoModelForImageTextToText.from_pretrained(config.model_id, dtype=dtype, **placement, **extra,
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **placement, **extra,
                                                             **common)
     except OSError as exc:  # transformers reports missing files / offline misses as OSError
         if config.local_files_only:

@@ -13,6 +13,7 @@ import torch
 
 from fgkd.io import stable_hash
 from fgkd.teachers.vlm.config import VlmConfig
+from fgkd.teachers.embedded_vlm import embedded_provenance
 from fgkd.teachers.vlm.loading import load_vlm_once
 from fgkd.teachers.vlm.prefix import (
     PrefixSplitError,
@@ -90,6 +91,8 @@ class VlmAspectScorer:
             "yes_token_ids": self.yes_ids,
             "no_token_ids": self.no_ids,
             "prompt_mode": self.config.prompt_mode,
+            # an embedded MLLM's training config: retrained weights never reuse another's scores
+            **embedded_provenance(self.config.model_id),
             # quantised weights give other scores; left out when unset so existing caches keep their keys
             **({"quantization": self.config.quantization} if self.config.quantization else {}),
             "readout": "sigmoid(logsumexp(z[yes ids]) - logsumexp(z[no ids])) at the answer's first token",
