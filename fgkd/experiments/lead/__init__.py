@@ -73,6 +73,7 @@ from fgkd.experiments.lead.tables import (  # noqa: F401
     run_table,
     kit_columns,
     truncated_share,
+    init_table,
     student_init,
     student_init_curve,
 )

@@ -12,18 +12,19 @@ from fgkd.experiments.lead.recipe import METRICS, RUN_KEYS
 from fgkd.methods import LeadConfig
 
 
-def metrics_row(run: Any) -> dict[str, float]:
+def metrics_row(run: Any, metrics: Mapping[str, float] | None = None, cfg: Any = None) -> dict[str, float]:
     """A finished run's LEAD metrics (percent) keyed by :data:`METRICS`; Top-1/Top-5 are the probe
-    accuracies of the config's ``probe_report`` (final, best on test or validation-selected)."""
+    accuracies of the config's ``probe_report`` (final, best on test or validation-selected).
+    ``metrics`` and ``cfg`` stand in for a run's (an evaluation that is no run: :func:`init_table`)."""
     from fgkd.methods.base import REPORTED_PROBE_KEYS
 
-    m = run.metrics
+    m = run.metrics if metrics is None else metrics
     keys = dict(RUN_KEYS)
-    report = getattr(run.cfg, "probe_report", "final")
+    report = getattr(run.cfg if cfg is None else cfg, "probe_report", "final")
     keys["Top-1"], keys["Top-5"] = REPORTED_PROBE_KEYS[report]
     missing = [k for k in keys.values() if k not in m]
     if missing:
-        raise KeyError(f"run {run.path.name} has no {', '.join(missing)} (probe_report={report!r}): it was evaluated "
+        raise KeyError(f"run {run.path.name if run is not None else '(init)'} has no {', '.join(missing)} (probe_report={report!r}): it was evaluated "
                        f"before fgkd reported them; delete {run.path / 'metrics.json'} to evaluate it again "
                        "from its weights")
     return {name: float(m[key]) for name, key in keys.items()}
@@ -104,6 +105,35 @@ def student_init(cfg: LeadConfig) -> Any:
                 "held-out Top-1": prov["holdout_top1"], "chance Top-1": prov["chance_top1"],
                 "epochs": config.epochs, "seconds": prov["train_seconds"]})
     return pd.DataFrame([row])
+
+
+def init_table(grid: Mapping[Hashable, LeadConfig], seeds: Sequence[int]) -> Any:
+    """The students' starting point evaluated exactly as a finished run is (linear probe, retrieval),
+    on the frozen init's features, before any MoCo v2 or LEAD training: one row per benchmark (the
+    MoCo v2 arm's config), mean and s.d. over ``seeds`` (only the probe's seed varies). It shows
+    what the self-supervised phase adds to, or takes from, the initialisation."""
+    import pandas as pd
+    import torch
+
+    from fgkd.determinism import deterministic
+    from fgkd.methods import make_method
+
+    rows = []
+    for (bench, label), cfg in grid.items():
+        if label != "MoCo v2":
+            continue
+        for seed in seeds:
+            method = make_method(cfg.replace(seed=seed))
+            with deterministic(getattr(cfg, "threads", 1), "cpu"):
+                method.build(torch.device("cpu"), for_training=False)
+                metrics = method.evaluate(method.extract)
+            rows.append({"benchmark": bench, "seed": seed, **metrics_row(None, metrics, cfg)})
+    per_seed = pd.DataFrame(rows)
+    grouped = per_seed.drop(columns="seed").groupby("benchmark", sort=False)
+    table = grouped.mean()
+    for metric in METRICS:
+        table[f"{metric}{SD}"] = grouped[metric].std(ddof=1)
+    return table
 
 
 def student_init_curve(cfg: LeadConfig) -> Any:
