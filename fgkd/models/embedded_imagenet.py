@@ -23,7 +23,6 @@ pretrained=path)`` loads them.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -125,11 +124,9 @@ def progress_file(config: EmbeddedImageNetConfig) -> Path:
 
 def training_progress(config: EmbeddedImageNetConfig) -> tuple[int, int] | None:
     """``(epochs done, epochs)`` of a pre-training under way, or None before its first epoch ends."""
-    try:
-        record = json.loads(progress_file(config).read_text())
-        return int(record["epoch"]), int(record["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    from fgkd.teachers.training import read_progress
+
+    return read_progress(progress_file(config))
 
 
 def pretraining_pool(config: EmbeddedImageNetConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +229,7 @@ def _train(config: EmbeddedImageNetConfig, final: Path, progress: bool, max_epoc
 
     from fgkd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from fgkd.models.backbones import get_backbone
-    from fgkd.teachers.training import TrainingInterrupted, augment
+    from fgkd.teachers.training import TrainingInterrupted, augment, resume_checkpoint, save_checkpoint
 
     images_np, labels_np = pool if pool is not None else pretraining_pool(config)
     if images_np.dtype != np.uint8 or images_np.shape[1:] != (config.image_size, config.image_size, 3):
@@ -258,15 +255,9 @@ def _train(config: EmbeddedImageNetConfig, final: Path, progress: bool, max_epoc
     steps = n // batch_size
     total = steps * config.epochs
     checkpoint = final.parent / "checkpoint.pt"
-    state: dict[str, Any] = {"epoch": 0, "loss": [], "train_top1": [], "holdout_top1": [], "seconds": 0.0}
-    if checkpoint.exists():
-        saved = checked_torch_load(checkpoint, map_location="cpu", weights_only=True,
-                                   fix=f"delete it ({checkpoint}) to pre-train from the first epoch")
-        if saved.get("config") != asdict(config):
-            raise ValueError(f"checkpoint {checkpoint} was written for another config; delete it")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = {k: saved[k] for k in state}
+    state = resume_checkpoint(checkpoint, asdict(config), model, optimizer,
+                              {"epoch": 0, "loss": [], "train_top1": [], "holdout_top1": [], "seconds": 0.0},
+                              "pre-train")
 
     model.train()
     bar = tqdm(total=total, initial=state["epoch"] * steps, desc=f"pre-training {config.backbone} (embedded ImageNet)",
@@ -300,9 +291,7 @@ def _train(config: EmbeddedImageNetConfig, final: Path, progress: bool, max_epoc
             state["train_top1"] = [*state["train_top1"], round(100.0 * correct / (steps * batch_size), 3)]
             state["holdout_top1"] = [*state["holdout_top1"], round(_accuracy(model, val_images, val_labels, mean, std), 3)]
             state["seconds"] = state["seconds"] + time.perf_counter() - start
-            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "config": asdict(config), **state}, checkpoint)
-            atomic_write_json(progress_file(config), {"epoch": state["epoch"], "epochs": config.epochs, "seconds": state["seconds"]})
+            save_checkpoint(checkpoint, progress_file(config), asdict(config), model, optimizer, state, config.epochs)
             done += 1
     finally:
         bar.close()

@@ -197,16 +197,9 @@ def teacher_folder(config: EmbeddedTeacherConfig) -> Path:
 def training_progress(config: EmbeddedTeacherConfig) -> tuple[int, int] | None:
     """``(epochs done, epochs)`` of a teacher being trained (from its progress file), or None
     before its first epoch ends."""
-    import json
+    from fgkd.teachers.training import progress_path, read_progress
 
-    from fgkd.teachers.training import progress_path
-
-    path = progress_path(teacher_folder(config) / "checkpoint.pt")
-    try:
-        record = json.loads(path.read_text())
-        return int(record["epoch"]), int(record["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return read_progress(progress_path(teacher_folder(config) / "checkpoint.pt"))
 
 
 @contextlib.contextmanager

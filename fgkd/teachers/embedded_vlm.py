@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from filelock import FileLock
 
 from fgkd.determinism import SHARED_THREADS, deterministic
-from fgkd.io import DamagedFileError, atomic_torch_save, atomic_write_json, checked_torch_load, file_sha256, stable_hash
+from fgkd.io import DamagedFileError, atomic_write_json, checked_torch_load, file_sha256, stable_hash
 from fgkd.paths import cache_dir
 from fgkd.teachers.llava import (
     QUESTION_PROMPT,
@@ -186,11 +186,9 @@ def progress_file(config: EmbeddedVlmConfig) -> Path:
 
 def training_progress(config: EmbeddedVlmConfig) -> tuple[int, int] | None:
     """``(epochs done, epochs)`` of a training under way, or None before its first epoch ends."""
-    try:
-        record = json.loads(progress_file(config).read_text())
-        return int(record["epoch"]), int(record["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    from fgkd.teachers.training import read_progress
+
+    return read_progress(progress_file(config))
 
 
 def is_trained(config: EmbeddedVlmConfig) -> bool:
@@ -398,7 +396,7 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
            determinism: dict[str, Any]) -> Path:
     from tqdm.auto import tqdm
 
-    from fgkd.teachers.training import TrainingInterrupted, _param_groups
+    from fgkd.teachers.training import TrainingInterrupted, _param_groups, resume_checkpoint, save_checkpoint
 
     data = pool_data(config)
     visual = _trained_clip_visual(config)
@@ -412,15 +410,9 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
     total = steps * config.epochs
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98))
     checkpoint = final.parent / "checkpoint.pt"
-    state: dict[str, Any] = {"epoch": 0, "qa_loss": [], "caption_loss": [], "holdout_auc": [], "seconds": 0.0}
-    if checkpoint.exists():
-        saved = checked_torch_load(checkpoint, map_location="cpu", weights_only=True,
-                                   fix=f"delete it ({checkpoint}) to train the MLLM from its first epoch")
-        if saved.get("config") != asdict(config):
-            raise ValueError(f"checkpoint {checkpoint} was written for another config; delete it")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = {k: saved[k] for k in state}
+    state = resume_checkpoint(checkpoint, asdict(config), model, optimizer,
+                              {"epoch": 0, "qa_loss": [], "caption_loss": [], "holdout_auc": [], "seconds": 0.0},
+                              "train the MLLM")
     model.train()
     bar = tqdm(total=total, initial=state["epoch"] * steps, desc=f"training {config.name} (embedded MLLM)",
                disable=not progress, unit="step", leave=False)
@@ -455,10 +447,7 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
             state["caption_loss"] = [*state["caption_loss"], round(float(np.mean(cap_losses)), 5)]
             state["holdout_auc"] = [*state["holdout_auc"], round(_holdout_auc(model, processor, data, held), 4)]
             state["seconds"] = state["seconds"] + time.perf_counter() - start
-            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "config": asdict(config), **state}, checkpoint)
-            atomic_write_json(progress_file(config), {"epoch": state["epoch"], "epochs": config.epochs,
-                                                      "seconds": state["seconds"]})
+            save_checkpoint(checkpoint, progress_file(config), asdict(config), model, optimizer, state, config.epochs)
             done += 1
     finally:
         bar.close()
@@ -466,7 +455,7 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
     model.save_pretrained(final)
     processor.save_pretrained(final)
     # provenance.json last: it marks the folder complete, and its checksums are checked on every load
-    provenance = {"files": {p.name: file_sha256(p) for p in sorted(final.iterdir()) if p.is_file()},"kind": "embedded-vlm", "name": config.name, "config": asdict(config), "config_hash": config.key,
+    provenance = {"files": {p.name: file_sha256(p) for p in sorted(final.iterdir()) if p.is_file()}, "kind": "embedded-vlm", "name": config.name, "config": asdict(config), "config_hash": config.key,
                   "pool_images": int(len(data.images)), "holdout_images": int(held.sum()),
                   "vocabulary": len(processor.tokenizer), "parameters": int(sum(p.numel() for p in model.parameters())),
                   "qa_loss_history": state["qa_loss"], "caption_loss_history": state["caption_loss"],

@@ -66,6 +66,46 @@ def progress_path(checkpoint: str | Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".progress.json")
 
 
+def read_progress(path: Path) -> tuple[int, int] | None:
+    """``(epochs done, epochs)`` from a progress file :func:`save_checkpoint` wrote, or None when
+    there is none yet (or it cannot be read: a display must never fail on it)."""
+    import json
+
+    try:
+        record = json.loads(Path(path).read_text())
+        return int(record["epoch"]), int(record["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def resume_checkpoint(checkpoint: Path, config: dict[str, Any], model: torch.nn.Module,
+                      optimizer: torch.optim.Optimizer, state: dict[str, Any], what: str) -> dict[str, Any]:
+    """Load model and optimiser from ``checkpoint`` (checked against its checksum and against
+    ``config``, the training's ``asdict``) and return its saved ``state`` keys; without a
+    checkpoint, ``state`` as given. ``what`` completes the fix: "delete it to <what> from its first epoch"."""
+    if not checkpoint.exists():
+        return state
+    from fgkd.io import checked_torch_load
+
+    saved = checked_torch_load(checkpoint, map_location="cpu", weights_only=True,
+                               fix=f"delete it ({checkpoint}) to {what} from its first epoch")
+    if saved.get("config") != config:
+        raise ValueError(f"checkpoint {checkpoint} was written for another training config ({saved.get('config')}); "
+                         "delete it or use the config it was made with")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    return {k: saved[k] for k in state}
+
+
+def save_checkpoint(checkpoint: Path, progress: Path, config: dict[str, Any], model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, state: dict[str, Any], epochs: int) -> None:
+    """One epoch's checkpoint (model, optimiser, ``config``, ``state``), written atomically, and a
+    tiny progress file others poll cheaply (``fgkd reproduce`` shows each model's epoch from it)."""
+    atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config, **state},
+                      checkpoint)
+    atomic_write_json(progress, {"epoch": state["epoch"], "epochs": epochs, "seconds": state["seconds"]})
+
+
 class TrainingInterrupted(RuntimeError):
     """Training stopped early on purpose (``max_epochs_this_call``); the checkpoint holds the progress."""
 
@@ -177,20 +217,8 @@ def _train_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
     import open_clip  # here, not at module import: see fgkd.teachers.clip.embedded_model_config
 
     loss_fn = open_clip.ClipLoss()
-    state = {"epoch": 0, "history": [], "seconds": 0.0}
-    if checkpoint.exists():
-        from fgkd.io import checked_torch_load
-
-        saved = checked_torch_load(checkpoint, map_location="cpu", weights_only=True,
-                                   fix=f"delete it ({checkpoint}) to train the teacher from its first epoch")
-        if saved.get("config") != asdict(config):
-            raise ValueError(
-                f"checkpoint {checkpoint} was written for another training config ({saved.get('config')}); "
-                f"delete it or use the config it was made with"
-            )
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = {k: saved[k] for k in state}
+    state = resume_checkpoint(checkpoint, asdict(config), model, optimizer,
+                              {"epoch": 0, "history": [], "seconds": 0.0}, "train the teacher")
 
     done_this_call = 0
     bar = tqdm(total=total_steps, initial=state["epoch"] * steps_per_epoch, desc=desc, disable=not progress,
@@ -226,13 +254,8 @@ def _train_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
             state["epoch"] = epoch + 1
             state["history"] = [*state["history"], sum(losses) / len(losses)]
             state["seconds"] = state["seconds"] + time.perf_counter() - start
-            atomic_torch_save(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": asdict(config), **state},
-                checkpoint,
-            )
-            # A tiny file others can poll cheaply (fgkd reproduce shows each teacher's epoch from it).
-            atomic_write_json(progress_path(checkpoint), {"epoch": state["epoch"], "epochs": config.epochs,
-                                                          "seconds": state["seconds"]})
+            save_checkpoint(checkpoint, progress_path(checkpoint), asdict(config), model, optimizer, state,
+                            config.epochs)
             done_this_call += 1
     finally:
         bar.close()

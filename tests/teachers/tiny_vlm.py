@@ -52,19 +52,8 @@ SIZES = {
 }
 NUM_IMAGE_TOKENS = (SIZES["tiny"].image_size // SIZES["tiny"].patch_size) ** 2
 
-# A LLaVA-1.5-like template: "USER: <image>\n{text} ASSISTANT:" (content given as typed parts).
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}USER: "
-    "{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}<image>\n{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %} "
-    "{% else %}ASSISTANT: "
-    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
-    "</s>{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
-)
+# A LLaVA-1.5-like template ("USER: <image>\n{text} ASSISTANT:"), the embedded MLLM's too.
+from fgkd.teachers.llava import CHAT_TEMPLATE  # noqa: E402
 
 _CORPUS = [
     "yes", "Yes", "no", "No",  # answers at the start of a word, without the leading space
