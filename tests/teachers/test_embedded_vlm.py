@@ -86,6 +86,21 @@ def test_questions_per_image_are_half_yes_and_answered_from_the_image():
             assert data.answers[0][data.row[n], texts.index(text)] == answer
 
 
+def test_paired_questions_contrast_the_same_attributes():
+    config = tiny(questions_per_image=6, pair_questions=True)
+    assert config.key != tiny(questions_per_image=6).key
+    data = embedded.pool_data(config)
+    rng = np.random.default_rng(0)
+    texts = [q.text for q in data.questions[0]]
+    for n in range(5):
+        pairs = embedded._sample_questions(data, n, config, rng)
+        assert [a for _, a in pairs] == [1.0, 0.0] * 3
+        for (yes, _), (no, _) in zip(pairs[::2], pairs[1::2]):
+            i, j = texts.index(yes), texts.index(no)
+            assert data.topic[0][i] == data.topic[0][j]  # "red wings?" then "blue wings?"
+            assert data.answers[0][data.row[n], i] == 1 and data.answers[0][data.row[n], j] == 0
+
+
 def test_training_learns_and_records_its_provenance(trained):
     _, config, path, record = trained
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
