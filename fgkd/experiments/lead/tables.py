@@ -113,20 +113,13 @@ def init_table(grid: Mapping[Hashable, LeadConfig], seeds: Sequence[int]) -> Any
     MoCo v2 arm's config), mean and s.d. over ``seeds`` (only the probe's seed varies). It shows
     what the self-supervised phase adds to, or takes from, the initialisation."""
     import pandas as pd
-    import torch
-
-    from fgkd.determinism import deterministic
-    from fgkd.methods import make_method
 
     rows = []
     for (bench, label), cfg in grid.items():
         if label != "MoCo v2":
             continue
         for seed in seeds:
-            method = make_method(cfg.replace(seed=seed))
-            with deterministic(getattr(cfg, "threads", 1), "cpu"):
-                method.build(torch.device("cpu"), for_training=False)
-                metrics = method.evaluate(method.extract)
+            metrics = evaluate_untrained(cfg.replace(seed=seed))
             rows.append({"benchmark": bench, "seed": seed, **metrics_row(None, metrics, cfg)})
     per_seed = pd.DataFrame(rows)
     grouped = per_seed.drop(columns="seed").groupby("benchmark", sort=False)
@@ -134,6 +127,22 @@ def init_table(grid: Mapping[Hashable, LeadConfig], seeds: Sequence[int]) -> Any
     for metric in METRICS:
         table[f"{metric}{SD}"] = grouped[metric].std(ddof=1)
     return table
+
+
+def evaluate_untrained(cfg: LeadConfig) -> dict[str, float]:
+    """A run's evaluation (:meth:`~fgkd.methods.base.SSLMethod.evaluate`) of ``cfg``'s model as
+    built, before training: seeded and with fixed threads as the engine trains, so deterministic."""
+    import torch
+
+    from fgkd.determinism import deterministic
+    from fgkd.methods import make_method
+    from fgkd.train.engine import seed_everything
+
+    method = make_method(cfg)
+    with deterministic(getattr(cfg, "threads", 1), "cpu"):
+        seed_everything(cfg.seed)
+        method.build(torch.device("cpu"), for_training=False)
+        return method.evaluate(method.extract)
 
 
 def student_init_curve(cfg: LeadConfig) -> Any:
