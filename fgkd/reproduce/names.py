@@ -185,9 +185,14 @@ def _backbone_weights(name: Any, params: Mapping[str, Any]) -> str | None:
 
 
 def _vlm_on_disk(name: Any, params: Mapping[str, Any]) -> str | None:
-    """The ``vlm`` scorer's model (``scorer_model``) must be a local folder or in the Hugging Face cache."""
+    """The ``vlm`` scorer's model (``scorer_model``) must be a local folder or in the Hugging Face
+    cache, or be an embedded MLLM (``embedded-vlm-S``), which fgkd trains before the notebooks."""
     model_id = str(params.get("scorer_model") or "")
     if name != "vlm" or not model_id or Path(model_id).expanduser().is_dir():
+        return None
+    from fgkd.teachers.embedded_vlm import is_embedded_vlm
+
+    if is_embedded_vlm(model_id):
         return None
     from huggingface_hub import try_to_load_from_cache
 

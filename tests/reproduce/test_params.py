@@ -418,4 +418,5 @@ def test_files_the_runs_need_are_checked_at_dry_run(monkeypatch, tmp_path):
     assert "hf download fgkd-test/no-such-vlm" in N._vlm_on_disk("vlm", {"scorer_model": "fgkd-test/no-such-vlm"})
     assert N._vlm_on_disk("vlm", {"scorer_model": str(tmp_path)}) is None  # a local folder
     assert N._vlm_on_disk("clip", {"scorer_model": "embedded-M"}) is None
+    assert N._vlm_on_disk("vlm", {"scorer_model": "embedded-vlm-S"}) is None  # fgkd trains it first
 
