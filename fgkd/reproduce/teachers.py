@@ -42,7 +42,7 @@ def _imagenet_kind() -> _Kind:
 
 
 def _vlm_kind() -> _Kind:
-    from fgkd.teachers.vlm import embedded as vlm
+    from fgkd.teachers import embedded_vlm as vlm
 
     return _Kind(lambda name, options: vlm.embedded_vlm_config(name, **options), vlm.is_trained, _vlm_cost,
                  lambda c: vlm.embedded_vlm_folder(c, progress=False), vlm.training_progress)

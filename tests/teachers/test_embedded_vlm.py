@@ -208,3 +208,20 @@ def test_reproduce_trains_the_embedded_mllm_a_notebook_scores_with(monkeypatch):
               "alt_scorer_model": "embedded-L"}
     assert embedded_teachers(params) == [("embedded-L", {})]
     torch.manual_seed(0)  # nothing trained: only the names
+
+
+def test_fgkd_reproduce_orders_and_watches_the_embedded_mllm():
+    """The teacher phase knows the embedded MLLM: its config, whether it is trained, its cost (it
+    sorts the jobs) and its progress, without training anything."""
+    from fgkd.reproduce.teachers import TeacherWatcher, _kind
+
+    kind = _kind("embedded-vlm-L")
+    config = kind.config("embedded-vlm-L", {})
+    assert config.size == "L" and not kind.trained(config) and kind.progress(config) is None
+    assert kind.cost(config) > kind.cost(_kind("embedded-vlm-S").config("embedded-vlm-S", {})) > 0
+    watcher = TeacherWatcher([("embedded-vlm-S", {}, None)], bar=None, every=3600)
+    try:
+        assert watcher.status() == "training teachers: embedded-vlm-S starting"
+    finally:
+        watcher.stop()
+
