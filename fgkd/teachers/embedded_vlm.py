@@ -4,8 +4,9 @@ MaKD's premise (section 1, Table 3d) is a multimodal LLM that is poor at fine-gr
 (InternVL2-8B zero-shot: 10.27 % on CUB) but answers yes/no questions about visible aspects well.
 The embedded analogue is a real ``LlavaForConditionalGeneration`` (a CLIP vision tower, an MLP
 projector, a Llama language model) with a word-level tokenizer built offline from the world's
-vocabulary, trained here from scratch on the pre-training pools of all three domains, whose
-classes are disjoint from every target class:
+vocabulary. Its vision tower starts from the embedded CLIP's image encoder (as LLaVA's starts from
+OpenAI's CLIP); projector and Llama start random. It is trained here on the pre-training pools of all
+three domains, whose classes are disjoint from every target class:
 
 - yes/no question-answer pairs about each pool image, from the template LLM's question forms
   (single values, value groups, two-part conjunctions, scene and light) with the image's own ground
@@ -20,7 +21,7 @@ MLLM's stays low. Saved with ``save_pretrained`` (model and processor) under
 next-token logits after the shared image prefix). Two sizes stand in for Table 3d's two MLLMs:
 ``embedded-vlm-S`` (InternVL2-8B) and ``embedded-vlm-L`` (LLaVA-NeXT-34B).
 
-Training is cheap enough for a CPU because each image's prefix (its 64 image tokens) runs through
+Training is cheap enough for a CPU because each image's prefix (its 65 image tokens) runs through
 the language model once and every question and the caption continue from its key-value cache, as
 the scorer does at inference. Loss: cross-entropy of the answer token (``yes``/``no``) plus half the
 mean token cross-entropy of the caption. AdamW, linear warm-up and cosine decay per step, random
@@ -44,7 +45,8 @@ import torch.nn.functional as F
 from filelock import FileLock
 
 from fgkd.determinism import SHARED_THREADS, deterministic
-from fgkd.io import DamagedFileError, atomic_write_json, checked_torch_load, file_sha256, stable_hash
+from fgkd.io import DamagedFileError, atomic_write_json, file_sha256, stable_hash
+from fgkd.models.embedded_imagenet import WORLD_DOMAINS, holdout_mask
 from fgkd.paths import cache_dir
 from fgkd.teachers.llava import (
     QUESTION_PROMPT,
@@ -58,7 +60,6 @@ from fgkd.teachers.llava import (
     prefix_cache,
 )
 
-WORLD_DOMAINS = ("bird", "car", "aircraft")
 VERSION = 1  # bumped when the training code changes what a config's weights are
 TRAIN_THREADS = SHARED_THREADS  # the weights depend on the thread count; the key does not
 CAPTION_PROMPT = "Describe the image."
@@ -131,13 +132,16 @@ class EmbeddedVlmConfig:
     def name(self) -> str:
         return PREFIX + self.size
 
+    def vision_overrides(self) -> dict[str, Any]:
+        """``embedded_config`` overrides of the CLIP whose image encoder starts the vision tower."""
+        return {"image_size": self.image_size, "world_seed": self.world_seed, **dict(self.vision_options)}
+
     def vision_teacher(self) -> Any:
         """The :class:`~fgkd.teachers.embedded.EmbeddedTeacherConfig` of the CLIP whose image encoder
         starts the vision tower (trained on the same pools)."""
         from fgkd.teachers.embedded import embedded_config
 
-        return embedded_config(SIZES[self.size]["vision_init"], **{"image_size": self.image_size,
-                               "world_seed": self.world_seed, **dict(self.vision_options)})
+        return embedded_config(SIZES[self.size]["vision_init"], **self.vision_overrides())
 
     def world_configs(self) -> list[Any]:
         from fgkd.data.world import WorldConfig
@@ -278,20 +282,10 @@ def _pre_tokenize(text: str) -> list[str]:
 
 def _trained_clip_visual(config: EmbeddedVlmConfig) -> Any:
     """The trained embedded CLIP's image encoder (the CLIP is trained first if it is not cached)."""
-    from fgkd.teachers.embedded import build_model as build_clip
-    from fgkd.teachers.embedded import train_embedded_teacher
+    from fgkd.teachers.embedded import load_embedded_teacher
 
-    teacher = config.vision_teacher()
-    weights = train_embedded_teacher(teacher, progress=False)
-    checked_torch_load(weights, map_location="cpu", weights_only=True,
-                       fix=f"delete the teacher folder {Path(weights).parent} to train it again")
-    return build_clip(teacher, pretrained=weights)[0].visual
-
-
-def _augment(x: torch.Tensor, config: EmbeddedVlmConfig, generator: torch.Generator) -> torch.Tensor:
-    from fgkd.teachers.training import augment
-
-    return augment(x, config, generator)  # flip and shift commute with the per-pixel normalisation
+    return load_embedded_teacher(SIZES[config.size]["vision_init"], progress=False,
+                                 **config.vision_overrides()).model.visual
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,8 +339,7 @@ def _step_loss(model, prompts: Prompts, pixels: torch.Tensor, qa: list[list[tupl
     loss, logs = qa_loss, {"qa": qa_loss.item()}
     if captions:
         prompt = prompts.render(CAPTION_PROMPT)
-        words = [prompts.tokenizer(c, add_special_tokens=False)["input_ids"] for c in captions]
-        suffixes = [(*prompt, *w, prompts.eos) for w in words]
+        suffixes = [(*prompt, *prompts.words(c), prompts.eos) for c in captions]
         hidden, lengths, ids = continue_prefix(model, layers, plen, torch.arange(len(captions)), suffixes)
         # position t predicts token t + 1; only the caption's tokens (and its end) are targets
         labels = ids[:, 1:].clone()
@@ -366,12 +359,6 @@ def mean_auc(probabilities: np.ndarray, truth: np.ndarray) -> float:
     aucs = [roc_auc_score(truth[:, i], probabilities[:, i]) for i in range(truth.shape[1])
             if 0 < truth[:, i].mean() < 1]
     return float(np.mean(aucs)) if aucs else float("nan")
-
-
-def _holdout(data: PoolData, per_class: int) -> np.ndarray:
-    from fgkd.models.embedded_imagenet import holdout_mask
-
-    return holdout_mask(data.labels, per_class)
 
 
 def _holdout_auc(model, processor, data: PoolData, held: np.ndarray, limit: int = 200) -> float:
@@ -425,7 +412,7 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
            determinism: dict[str, Any]) -> Path:
     from tqdm.auto import tqdm
 
-    from fgkd.teachers.training import TrainingInterrupted, _param_groups, resume_checkpoint, save_checkpoint
+    from fgkd.teachers.training import TrainingInterrupted, _param_groups, augment, resume_checkpoint, save_checkpoint
 
     data = pool_data(config)
     visual = _trained_clip_visual(config)
@@ -433,7 +420,7 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
     model = build_model(SIZES[config.size], processor.tokenizer, visual, config.seed)
     prompts = Prompts(processor, model.config.image_seq_length)
     pixels = pixel_values(processor, data.images)
-    held = _holdout(data, config.holdout_per_class)
+    held = holdout_mask(data.labels, config.holdout_per_class)
     train_idx = np.flatnonzero(~held)
     steps = len(train_idx) // config.batch_images
     total = steps * config.epochs
@@ -460,7 +447,7 @@ def _train(config: EmbeddedVlmConfig, final: Path, progress: bool, max_epochs_th
                 idx = order[i * config.batch_images:(i + 1) * config.batch_images]
                 for group in optimizer.param_groups:
                     group["lr"] = _lr(epoch * steps + i, total, config)
-                x = _augment(pixels[idx], config, generator)
+                x = augment(pixels[idx], config, generator)  # flips and shifts commute with the normalisation
                 qa = [_sample_questions(data, int(n), config, rng) for n in idx]
                 loss, logs = _step_loss(model, prompts, x, qa, [data.captions[int(n)] for n in idx])
                 optimizer.zero_grad(set_to_none=True)

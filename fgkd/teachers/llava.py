@@ -132,22 +132,27 @@ class Prompts:
         from fgkd.teachers.vlm.prefix import render_prompt
 
         self.tokenizer = processor.tokenizer
-        image_id = self.tokenizer.convert_tokens_to_ids("<image>")
-        probe = self.tokenizer(render_prompt(processor, "x"))["input_ids"]
-        cut = probe.index(image_id)
-        self.prefix = [*probe[:cut], *([image_id] * image_tokens)]
         self.processor = processor
+        self.image_id = self.tokenizer.convert_tokens_to_ids("<image>")
+        probe = self.tokenizer(render_prompt(processor, "x"))["input_ids"]
+        self.text_prefix = probe[:probe.index(self.image_id)]  # the prefix: these, then the image tokens
+        self.prefix = [*self.text_prefix, *([self.image_id] * image_tokens)]
+        # Each distinct text is tokenised once, however many epochs ask for it.
         self.render = functools.lru_cache(maxsize=None)(self._suffix)
+        self.words = functools.lru_cache(maxsize=None)(self._words)
         self.eos = self.tokenizer.eos_token_id
         self.yes = self.tokenizer.convert_tokens_to_ids("yes")
         self.no = self.tokenizer.convert_tokens_to_ids("no")
 
     def _suffix(self, user_text: str) -> tuple[int, ...]:
+        """The prompt's ids after the image token (the user text, then the answer's cue)."""
         from fgkd.teachers.vlm.prefix import render_prompt
 
-        image_id = self.tokenizer.convert_tokens_to_ids("<image>")
         ids = self.tokenizer(render_prompt(self.processor, user_text))["input_ids"]
-        return tuple(ids[ids.index(image_id) + 1:])
+        return tuple(ids[ids.index(self.image_id) + 1:])
+
+    def _words(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def pixel_values(processor, images: np.ndarray) -> torch.Tensor:
@@ -171,12 +176,8 @@ def prefix_cache(model, prompts: Prompts, pixels: torch.Tensor):
     features = model.model.get_image_features(pixel_values=pixels, vision_feature_layer=-1,
                                               vision_feature_select_strategy=FEATURES, return_dict=True)
     features = torch.stack(list(features.pooler_output))  # [B, T, D]
-    ids = torch.tensor(prompts.prefix)
-    image = ids == prompts.tokenizer.convert_tokens_to_ids("<image>")
-    text = embed(ids[~image])[None].expand(len(features), -1, -1)
-    n_text = int((~image).sum())
+    text = embed(torch.tensor(prompts.text_prefix))[None].expand(len(features), -1, -1)
     embeds = torch.cat([text, features], dim=1)  # the prefix's text tokens come before the image
-    assert bool((~image[:n_text]).all()), "the prefix must be text tokens then image tokens"
     out = lm(inputs_embeds=embeds, use_cache=True)
     cache = out.get("cache") if out.get("cache") is not None else out.past_key_values
     return [(layer.keys, layer.values) for layer in cache.layers], embeds.shape[1]
@@ -186,12 +187,11 @@ def continue_prefix(model, layers, prefix_length: int, owner: torch.Tensor, suff
     """Hidden states of each suffix after its image's cached prefix: [R, L, D], and lengths [R]."""
     from transformers import DynamicCache
 
+    from fgkd.teachers.vlm.runner import accepts, pad_right
+
     lm, embed, _ = _lm_parts(model)
-    lengths = torch.tensor([len(s) for s in suffixes])
-    width = int(lengths.max())
-    ids = torch.zeros(len(suffixes), width, dtype=torch.long)
-    for r, s in enumerate(suffixes):
-        ids[r, :len(s)] = torch.tensor(s)
+    ids, lengths = pad_right(suffixes, 0)  # <pad> (id 0) after every real token, and masked out
+    width = ids.shape[1]
     cache = DynamicCache()
     for i, (k, v) in enumerate(layers):
         cache.update(k[owner], v[owner], i)
@@ -199,14 +199,8 @@ def continue_prefix(model, layers, prefix_length: int, owner: torch.Tensor, suff
                       (torch.arange(width)[None] < lengths[:, None]).long()], dim=1)
     positions = prefix_length + torch.arange(width)[None].expand(len(suffixes), -1)
     out = lm(inputs_embeds=embed(ids), attention_mask=mask, position_ids=positions,
-             **{_cache_arg(lm): cache}, use_cache=True)
+             **{"cache" if accepts(lm, "cache") else "past_key_values": cache}, use_cache=True)
     return out.last_hidden_state, lengths, ids
-
-
-def _cache_arg(lm) -> str:
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
 
 
 @torch.inference_mode()

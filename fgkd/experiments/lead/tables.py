@@ -23,8 +23,10 @@ def metrics_row(run: Any, metrics: Mapping[str, float] | None = None, cfg: Any =
     report = getattr(run.cfg if cfg is None else cfg, "probe_report", "final")
     keys["Top-1"], keys["Top-5"] = REPORTED_PROBE_KEYS[report]
     missing = [k for k in keys.values() if k not in m]
+    if missing and run is None:
+        raise KeyError(f"the evaluation has no {', '.join(missing)} (probe_report={report!r})")
     if missing:
-        raise KeyError(f"run {run.path.name if run is not None else '(init)'} has no {', '.join(missing)} (probe_report={report!r}): it was evaluated "
+        raise KeyError(f"run {run.path.name} has no {', '.join(missing)} (probe_report={report!r}): it was evaluated "
                        f"before fgkd reported them; delete {run.path / 'metrics.json'} to evaluate it again "
                        "from its weights")
     return {name: float(m[key]) for name, key in keys.items()}

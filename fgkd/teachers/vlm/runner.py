@@ -12,7 +12,8 @@ import torch
 from fgkd.teachers.vlm.prefix import SharedPrefix
 
 
-def _accepts(model, name: str) -> bool:
+def accepts(model, name: str) -> bool:
+    """Whether ``model``'s forward takes the argument ``name`` (transformers renames them)."""
     return name in inspect.signature(model.forward).parameters
 
 
@@ -26,7 +27,7 @@ def _to_device(inputs: dict, device, dtype) -> dict:
     return out
 
 
-def _pad_right(suffixes: Sequence[Sequence[int]], pad_id: int):
+def pad_right(suffixes: Sequence[Sequence[int]], pad_id: int):
     """``(ids [n, L], lengths [n])``, right padded. Causal attention never lets a real token see the
     padding after it, so right padding changes no real token's output and needs no attention mask."""
     lengths = torch.tensor([len(s) for s in suffixes])
@@ -45,9 +46,9 @@ class _Runner:
         self.batch_size = batch_size
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.keep_logits = _accepts(model, "logits_to_keep")
+        self.keep_logits = accepts(model, "logits_to_keep")
         # transformers 5 renamed the forward's KV-cache argument past_key_values to cache (the old name warns)
-        self.cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"
+        self.cache_arg = "cache" if accepts(model, "cache") else "past_key_values"
         tok = processor.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.pad_id = int(pad) if pad is not None else 0
@@ -70,7 +71,7 @@ class _Runner:
         yield -1, None, None, out.logits[0, -1]
         for start in range(0, len(shared.suffixes), self.batch_size):
             chunk = shared.suffixes[start : start + self.batch_size]
-            ids, lengths = _pad_right(chunk, self.pad_id)
+            ids, lengths = pad_right(chunk, self.pad_id)
             last = (lengths - 1).to(self.device)[:, None]  # [n, 1] position of each last real token
             # The forward appends to the cache in place, so every batch starts from its own copy.
             batch_cache = copy.deepcopy(cache)
