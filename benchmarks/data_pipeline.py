@@ -4,7 +4,9 @@
     python benchmarks/data_pipeline.py --json out.json
 
 For each run kind of the embedded scale (MoCo v2 / LEAD's student pipeline: two augmented views of
-each world image; MaKD's classifier: one view), in one process:
+each world image, with torchvision's per-image transforms (``augment: "pil"``, the paper sets) and
+with the batched uint8 augmentation of ``fgkd.data.batch_augment`` (``augment: "batched"``, the
+embedded set); MaKD's classifier: one view), in one process:
 
 - *engine*: ``fgkd.train.engine.train`` for two epochs, the second timed (its ``images_per_second``):
   the loader, the per-sample augmentation, collation, the step;
@@ -49,7 +51,9 @@ def variants(classes: int, per_class: int) -> dict[str, object]:
     makd = MakdConfig(dataset="world:bird", dataset_options={**world, "test_per_class": 2}, image_size=32,
                       backbone="resnet18", alpha=0.0, batch_size=32, lr=0.02, epochs=2, llm_backend="template",
                       num_workers=0, progress=False, device="cpu")
-    return {"MoCo v2 / LEAD student (two views)": moco, "MaKD classifier (one view)": makd}
+    return {"MoCo v2 / LEAD student (two views, per-image PIL transforms)": moco,
+            "MoCo v2 / LEAD student (two views, batched uint8 augmentation)": moco.replace(augment="batched"),
+            "MaKD classifier (one view)": makd}
 
 
 def engine_rate(cfg, folder: Path) -> float:

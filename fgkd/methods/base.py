@@ -35,11 +35,12 @@ RUNTIME_FIELDS = frozenset({"device", "num_workers", "progress", "data_root", "a
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
 PROBES = ("fast", "authors")
+AUGMENTS = ("pil", "batched")  # SSLConfig.augment: torchvision per image, or fgkd.data.batch_augment
 PROBE_REPORTS = ("final", "best", "selected")
 WORLD_INIT = "world"  # pretrained: "world", the embedded ImageNet (fgkd.models.embedded_imagenet)
 REPORTED_PROBE_KEYS = {"final": ("top1", "top5"), "best": ("top1_best", "top5_best"),
                        "selected": ("top1_selected", "top5_selected")}
-SSL_HASHED_WHEN_SET = frozenset({"probe", "validation_fraction"})  # added after runs were stored
+SSL_HASHED_WHEN_SET = frozenset({"probe", "validation_fraction", "augment"})  # added after runs were stored
 
 
 class RunConfig(Config):
@@ -210,6 +211,10 @@ class SSLConfig(RunConfig):
     # last epoch), best (the best test epoch, as LEAD-pp and MoCo report) or selected (the epoch the
     # validation split picked); a read-out, not part of the run's identity
     probe_report: str = "final"
+    # --- views: pil: torchvision's transforms per image (the authors'); batched: the crop per image,
+    # jitter, grayscale, blur and flip per batch on uint8 tensors (fgkd.data.batch_augment; the
+    # same distribution of views, other random draws, so another run key)
+    augment: str = "pil"
     # --- runtime
     num_workers: int = 4
     # CPU intra-op threads that train and evaluate the run (fgkd.determinism): fixed, so the
@@ -232,6 +237,7 @@ class SSLConfig(RunConfig):
         check(self.probe_batch_size >= 1, n, "probe_batch_size", self.probe_batch_size, "must be >= 1")
         check(self.probe_weight_decay >= 0, n, "probe_weight_decay", self.probe_weight_decay, "must be >= 0")
         check(self.probe in PROBES, n, "probe", self.probe, f"choose one of {PROBES}")
+        check(self.augment in AUGMENTS, n, "augment", self.augment, f"choose one of {AUGMENTS}")
         check(self.probe_report in PROBE_REPORTS, n, "probe_report", self.probe_report,
               f"choose one of {PROBE_REPORTS}")
         check(self.probe_report != "selected" or self.validation_fraction > 0, n, "probe_report",
@@ -298,6 +304,13 @@ class SSLMethod(Method):
 
         return moco_v2_augmentation(image_size)
 
+    @staticmethod
+    def view_recipe(image_size: int):
+        """:meth:`augmentation`'s parameters for the batched pipeline (``augment: "batched"``)."""
+        from fgkd.data.batch_augment import ViewRecipe
+
+        return ViewRecipe.moco_v2(image_size)
+
     @classmethod
     def build_module(cls, cfg: SSLConfig) -> nn.Module:
         raise NotImplementedError
@@ -320,7 +333,13 @@ class SSLMethod(Method):
         self.module = self.build_module(cfg)
         if not for_training:
             return
-        train = load_split(cfg, "train", TwoCrops(self.augmentation(cfg.image_size)))
+        if cfg.augment == "batched":
+            from fgkd.data.batch_augment import two_view_pipeline
+
+            views, self.collate_fn = two_view_pipeline(self.view_recipe(cfg.image_size))
+        else:
+            views = TwoCrops(self.augmentation(cfg.image_size))
+        train = load_split(cfg, "train", views)
         self.meta = {"classes": list(train.classes), "num_classes": len(train.classes), "num_train": len(train)}
         self.train_set = IndexedDataset(train)
 

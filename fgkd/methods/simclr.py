@@ -44,6 +44,12 @@ class SimclrMethod(SSLMethod):
 
         return simclr_augmentation(image_size)
 
+    @staticmethod
+    def view_recipe(image_size: int):
+        from fgkd.data.batch_augment import ViewRecipe
+
+        return ViewRecipe.simclr(image_size)
+
     @classmethod
     def build_module(cls, cfg: SimclrConfig) -> nn.Module:
         from fgkd.models.simclr import SimCLR

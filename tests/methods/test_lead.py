@@ -187,3 +187,27 @@ def test_a_validation_split_picks_the_probe_epoch_and_the_authors_probe_reencode
     base = lead_config(method="moco")
     assert "probe" not in base.hash_dict() and lead_config(method="moco", probe="authors").config_hash() != \
         base.config_hash()
+
+
+@pytest.mark.parametrize("method", ["moco", "lead", "simclr", "ibot"])
+def test_batched_views_feed_every_ssl_method_through_the_engines_loader(llm_files, teacher, method):
+    from fgkd.data.batch_augment import TwoViewCollate
+    from fgkd.train import ddp
+    from fgkd.train.engine import make_loader
+
+    cfg = lead_config(method=method, augment="batched", **({"llm_options": llm_files} if method == "lead" else {}))
+    m = _built(cfg, teacher=teacher if method == "lead" else None)
+    assert isinstance(m.collate_fn, TwoViewCollate)
+    assert m.collate_fn.recipe.crop_scale == ((0.08, 1.0) if method == "simclr" else (0.2, 1.0))
+    (x_q, x_k), _, index = next(iter(make_loader(m, 0, ddp.current())))
+    assert x_q.dtype == torch.float32 and x_q.shape == x_k.shape and x_q.shape[0] == cfg.batch_size
+    terms = m.training_step([(x_q, x_k), None, index])
+    assert torch.isfinite(terms["loss"]) and terms["loss"].requires_grad
+    # another pipeline, other random draws: another run; the default keeps the stored key
+    assert cfg.config_hash() != cfg.replace(augment="pil").config_hash()
+    assert "augment" not in cfg.replace(augment="pil").hash_dict()
+
+
+def test_an_unknown_augment_is_named():
+    with pytest.raises(ConfigError, match="augment"):
+        lead_config(augment="kornia")

@@ -80,6 +80,7 @@ class Recipe(RecipeBase):
     probe: str = "fast"  # fast: fgkd's (standardised, cosine); authors: LEAD-pp's (L2, lr 30, steps, fresh views)
     validation_fraction: float = 0.0  # share of each class held out of the probe to pick its epoch
     probe_report: str = "final"  # Top-1 in the tables: final | best (best test epoch, as the authors) | selected
+    augment: str = "pil"  # student views: pil (torchvision per image, the authors') | batched (fgkd.data.batch_augment)
     seeds: str = "0,1,2"  # comma-separated training seeds; every table shows mean and s.d. over them
     device: str = "auto"  # auto | cpu | cuda (not part of a run's identity)
     world_size: int = 1  # processes that train each run (fgkd reproduce --nproc-per-node sets it)
@@ -129,7 +130,7 @@ class Recipe(RecipeBase):
             beta_reference=self.beta_reference or None, beta_world_size=self.beta_world_size, lr=self.lr,
             weight_decay=self.weight_decay, epochs=self.epochs, batch_size=self.batch_size,
             probe_epochs=self.probe_epochs, probe=self.probe, validation_fraction=self.validation_fraction,
-            probe_report=self.probe_report, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
+            probe_report=self.probe_report, augment=self.augment, seed=self.seed_list[0], device=self.device, world_size=self.world_size, num_workers=self.num_workers,
             progress=self.progress,
         )
         return cfg.replace(**changes) if changes else cfg
