@@ -74,6 +74,7 @@ from fgkd.experiments.lead.tables import (  # noqa: F401
     kit_columns,
     truncated_share,
     init_table,
+    evaluate_untrained,
     student_init,
     student_init_curve,
 )
