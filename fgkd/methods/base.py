@@ -40,7 +40,7 @@ PROBE_REPORTS = ("final", "best", "selected")
 WORLD_INIT = "world"  # pretrained: "world", the embedded ImageNet (fgkd.models.embedded_imagenet)
 REPORTED_PROBE_KEYS = {"final": ("top1", "top5"), "best": ("top1_best", "top5_best"),
                        "selected": ("top1_selected", "top5_selected")}
-SSL_HASHED_WHEN_SET = frozenset({"probe", "validation_fraction", "augment"})  # added after runs were stored
+SSL_HASHED_WHEN_SET = frozenset({"probe", "validation_fraction", "augment", "track_test"})  # added after runs were stored
 
 
 class RunConfig(Config):
@@ -215,6 +215,9 @@ class SSLConfig(RunConfig):
     # jitter, grayscale, blur and flip per batch on uint8 tensors (fgkd.data.batch_augment; the
     # same distribution of views, other random draws, so another run key)
     augment: str = "pil"
+    # weighted kNN Top-1 of the test split after every epoch, in history.json (test_knn_top1): a
+    # curve to see whether the runs have converged; the forked RNG leaves the training unchanged
+    track_test: bool = False
     # --- runtime
     num_workers: int = 4
     # CPU intra-op threads that train and evaluate the run (fgkd.determinism): fixed, so the
@@ -358,6 +361,22 @@ class SSLMethod(Method):
         feats, labels = extract_features(self.module, data, batch_size=256, device=self.device,
                                          num_workers=self.cfg.num_workers)
         return {"features": feats.numpy(), "labels": labels.numpy()}
+
+    def epoch_metrics(self, epoch: int) -> dict[str, float]:
+        """With ``track_test``: this epoch's weighted kNN Top-1 on the test split (k 20, T 0.07, the
+        training split as the memory bank, as in :meth:`evaluate`), the model back in training mode
+        afterwards; extracted under a forked RNG, so the training draws what it would have drawn."""
+        if not self.cfg.track_test:
+            return {}
+        from fgkd.eval import knn_classifier
+
+        with torch.random.fork_rng(devices=[]):
+            train, test = self.extract("train"), self.extract("test")
+        num_classes = int(max(train["labels"].max(), test["labels"].max())) + 1
+        knn = knn_classifier(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
+                             torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
+                             num_classes=num_classes)
+        return {"test_knn_top1": knn["top1"]}
 
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
         """Linear-probe Top-1/Top-5 (train -> test), test-split retrieval R-1/R-5/mAP and weighted

@@ -56,14 +56,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from fgkd.io import atomic_path, atomic_write_text
 from fgkd.paths import ENV_PARAMS_SET
 from fgkd.report import read_headline, read_verdicts
 from fgkd.reproduce.index import PREVIEW_FIGURE, NotebookResult, ReproduceSummary, earlier_results, write_index
 from fgkd.reproduce.manifest import Manifest, discover_notebooks, load_manifest, notebook_title
-from fgkd.reproduce.teachers import TeacherWatcher, train_teacher, teacher_jobs
+from fgkd.reproduce.teachers import TeacherWatcher, kind_label, train_teacher, teacher_jobs
 from fgkd.reproduce.params import NotebookParams, prepare_params
 
 TEMPLATES = Path(__file__).parent / "templates"  # nbconvert template "fgkd_lab" lives here
@@ -359,10 +359,14 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     bar = tqdm(total=len(teachers) + len(jobs), desc=f"fgkd reproduce ({pset.name})", unit="step",
                disable=not config.progress)
 
+    trained: list[dict[str, Any]] = []  # the teachers, for the run record's time split
+
     def record(result: NotebookResult | tuple[str, float, str]) -> None:
         bar.update(1)
         if isinstance(result, tuple):  # a teacher
             name, seconds, error = result
+            trained.append({"name": name, "kind": kind_label(name), "seconds": round(seconds, 1),
+                            "ready_s": round(time.perf_counter() - clock, 1), "error": error})
             bar.set_postfix_str(f"teacher {name}: {'failed' if error else 'ready'}")
             if error:
                 # stderr: the notebooks that need it fail and say so too; this says why first.
@@ -405,14 +409,15 @@ def reproduce(config: ReproduceConfig) -> ReproduceSummary:
     preview, preview_error = _write_preview(config.reports, set_dir, ordered)
     summary = ReproduceSummary(pset.name, set_dir, ordered, preview, preview_error)
     made = _write_run_record(config, pset, folder, set_dir, ordered, prepared, threads, package, started,
-                             time.perf_counter() - clock)
+                             time.perf_counter() - clock, trained)
     index_html, readme = write_index(summary, pset, order=manifest.names, run_record=made)
     return replace(summary, index_html=index_html, readme=readme, status_readme=_update_status(config, pset))
 
 
 def _write_run_record(config: ReproduceConfig, pset: ParamsSet, folder: Path, set_dir: Path,
                       results: tuple[NotebookResult, ...], prepared: Mapping[str, NotebookParams],
-                      threads: int | None, package: str, started: datetime, wall_s: float) -> dict[str, Any]:
+                      threads: int | None, package: str, started: datetime, wall_s: float,
+                      teachers: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """``<set>/run_record.json`` and each notebook's copy (its params and runtime added)."""
     from datetime import timedelta
 
@@ -425,7 +430,8 @@ def _write_run_record(config: ReproduceConfig, pset: ParamsSet, folder: Path, se
     record = run_record(pset, started=started, ended=started + timedelta(seconds=wall_s),
                         command=config.command or f"fgkd.reproduce.execute.reproduce({config!r})",
                         repository=folder, jobs=config.jobs, threads=threads, fgkd_source=package,
-                        notebooks=[{k: e[k] for k in ("name", "status", "runtime_s")} for e in entries])
+                        notebooks=[{k: e[k] for k in ("name", "status", "runtime_s")} for e in entries],
+                        teachers=teachers)
     write_run_records(record, set_dir, entries)
     return record
 

@@ -183,20 +183,40 @@ def params_record(pset: ParamsSet) -> dict[str, Any]:
 
 def run_record(pset: ParamsSet, *, started: datetime, ended: datetime, command: str, repository: str | os.PathLike,
                jobs: int = 1, threads: int | None = None, notebooks: Sequence[Mapping[str, Any]] = (),
-               fgkd_source: str | None = None) -> dict[str, Any]:
+               fgkd_source: str | None = None, teachers: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Everything a reader needs to know how a set's reports were made (see the module docstring).
 
     ``repository``: a folder of the repository the notebooks came from (its notebooks folder);
     ``started``/``ended``: timezone-aware datetimes of the reproduce; ``notebooks``: this run's
-    ``{"name", "status", "runtime_s"}``; ``fgkd_source``: the fgkd source digest of the fingerprints.
+    ``{"name", "status", "runtime_s"}``; ``fgkd_source``: the fgkd source digest of the fingerprints;
+    ``teachers``: the models trained before the notebooks, ``{"name", "kind", "seconds", "ready_s",
+    "error"}`` (``ready_s``: since the start), summed up in ``time_split`` (:func:`time_split`).
     """
+    wall_s = (ended - started).total_seconds()
     return {
         "command": command, "started": started.isoformat(timespec="seconds"),
         "ended": ended.isoformat(timespec="seconds"), "wall_s": round((ended - started).total_seconds(), 1),
         "git": git_state(repository), "versions": {**package_versions(), "python": platform.python_version()},
         "python_executable": sys.executable, "fgkd_source_sha256": fgkd_source,
         "machine": machine(jobs, threads), "params": params_record(pset), "notebooks": [dict(n) for n in notebooks],
+        "teachers": [dict(t) for t in teachers], "time_split": time_split(teachers, notebooks, wall_s),
     }
+
+
+def time_split(teachers: Sequence[Mapping[str, Any]], notebooks: Sequence[Mapping[str, Any]],
+               wall_s: float) -> dict[str, Any]:
+    """Where a reproduce's time went: the wall-clock span of the teacher phase (until the last model
+    trained before the notebooks was ready) and of the rest, and the seconds each kind of model
+    (embedded CLIP teachers, embedded ImageNet, embedded MLLM) and the notebooks took in their own
+    processes (with ``--jobs N`` these overlap, so they add up to more than the wall clock)."""
+    ready = max((float(t.get("ready_s") or 0.0) for t in teachers), default=0.0)
+    by_kind: dict[str, float] = {}
+    for t in teachers:
+        by_kind[str(t.get("kind", "model"))] = round(by_kind.get(str(t.get("kind", "model")), 0.0)
+                                                     + float(t.get("seconds") or 0.0), 1)
+    return {"wall_s": round(wall_s, 1), "teacher_phase_wall_s": round(ready, 1),
+            "after_teachers_wall_s": round(max(0.0, wall_s - ready), 1), "models_s": by_kind,
+            "notebooks_s": round(sum(float(n.get("runtime_s") or 0.0) for n in notebooks), 1)}
 
 
 def write_run_records(record: Mapping[str, Any], set_dir: str | os.PathLike,
@@ -267,7 +287,7 @@ def describe(record: Mapping[str, Any]) -> list[str]:
             value = entry.get("seeds") if entry.get("seeds") is not None else entry.get("value")
             seeds.append(f"{PAPER_NAMES.get(paper, paper)} {entry.get('key')} "
                          f"{', '.join(map(str, value)) if isinstance(value, list) else value}")
-    return [
+    lines = [
         f"Command: {record.get('command', '?')}; from {_when(record.get('started'))} to "
         f"{_when(record.get('ended'))} ({record.get('wall_s', '?')} s wall).",
         f"Source: {source_text(record.get('git'))}.",
@@ -278,6 +298,13 @@ def describe(record: Mapping[str, Any]) -> list[str]:
         f"Params set {params.get('name', '?')} ({params.get('folder', '?')}); "
         f"seeds: {'; '.join(seeds) or 'none named by the shared recipes'}.",
     ]
+    split = record.get("time_split") or {}
+    if split.get("models_s"):  # models were trained before the notebooks
+        models = ", ".join(f"{kind} {seconds:.0f} s" for kind, seconds in split["models_s"].items())
+        lines.append(f"Time: models trained first for {split['teacher_phase_wall_s']:.0f} s wall ({models}, "
+                     f"in their own processes), then the notebooks for {split['after_teachers_wall_s']:.0f} s wall "
+                     f"({split['notebooks_s']:.0f} s of notebook processes).")
+    return lines
 
 
 # --- the README's status block -------------------------------------------------------------------

@@ -56,6 +56,15 @@ def _kind(name: str) -> _Kind:
     return _vlm_kind() if is_embedded_vlm(name) else _clip_kind()
 
 
+def kind_label(name: str) -> str:
+    """What kind of model ``name`` is, as the run record's time split names it."""
+    from fgkd.teachers.embedded_vlm import is_embedded_vlm
+
+    if name == EMBEDDED_IMAGENET:
+        return "embedded ImageNet"
+    return "embedded MLLM" if is_embedded_vlm(name) else "embedded CLIP teachers"
+
+
 def teacher_jobs(notebooks: Iterable[NotebookParams]) -> list[tuple[str, dict[str, Any]]]:
     """The distinct embedded models the notebooks will train on first use (not trained yet): CLIP
     teachers, the students' embedded ImageNet and the embedded MLLMs, as ``(name, options)``, the

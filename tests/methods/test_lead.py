@@ -211,3 +211,20 @@ def test_batched_views_feed_every_ssl_method_through_the_engines_loader(llm_file
 def test_an_unknown_augment_is_named():
     with pytest.raises(ConfigError, match="augment"):
         lead_config(augment="kornia")
+
+
+def test_track_test_records_each_epochs_knn_accuracy_without_changing_the_training():
+    from fgkd.experiments import lead
+    from fgkd.runs import get_or_train
+
+    cfg = lead_config(method="moco", epochs=2)
+    plain = get_or_train(cfg)
+    tracked = get_or_train(cfg.replace(track_test=True))
+    assert [("test_knn_top1" in h) for h in tracked.history] == [True, True]
+    assert tracked.history[-1]["test_knn_top1"] == tracked.metrics["knn_top1"]  # the last epoch is the final model
+    assert tracked.metrics["top1"] == plain.metrics["top1"]  # watching the test set changes no weight
+    assert "track_test" not in cfg.hash_dict() and cfg.config_hash() != tracked.cfg.config_hash()
+    curve = lead.base_curve(cfg, 2)  # reads the tracked run back, with the init as epoch 0
+    assert list(curve.index) == [0, 1, 2]
+    assert curve["test kNN top-1"].tolist() == [lead.evaluate_untrained(cfg)["knn_top1"],
+                                                *[h["test_knn_top1"] for h in tracked.history]]

@@ -193,6 +193,25 @@ def test_track_test_records_each_epochs_test_accuracy_and_the_best_without_chang
     assert "top1_best" not in plain.metrics and "track_test" not in makd_config().hash_dict()
 
 
+def test_base_curve_is_the_tracked_test_accuracy_of_base_runs_per_epoch(llm_files, fake_scorer):
+    from fgkd.experiments import makd
+    from fgkd.runs import get_or_train
+
+    ours = makd_config(llm_options=llm_files, epochs=2)
+    curve = makd.base_curve(ours, 3, seeds=(0, 1))
+    assert list(curve.index) == [1, 2, 3] and curve.index.name == "epoch"
+    assert list(curve.columns) == ["test top-1, seed 0", "training loss, seed 0", "test top-1, seed 1",
+                                   "training loss, seed 1"]
+    # each column is that seed's Base run (alpha 0, 3 epochs), read back from the run store
+    for seed in (0, 1):
+        run = get_or_train(makd.base_config(ours).replace(track_test=True, epochs=3, seed=seed))
+        assert run.cfg.alpha == 0.0
+        assert curve[f"test top-1, seed {seed}"].tolist() == [h["test_top1"] for h in run.history]
+        assert curve[f"test top-1, seed {seed}"].iloc[-1] == run.metrics["top1"]
+    with pytest.raises(ValueError, match="epochs >= 1"):
+        makd.base_curve(ours, 0)
+
+
 def test_the_question_prompt_gets_the_image_count_and_the_ranking_turn(monkeypatch):
     import fgkd.llm as llm_module
 

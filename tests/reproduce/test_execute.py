@@ -188,6 +188,15 @@ def test_teachers_are_trained_before_any_notebook_and_a_failed_one_is_reported(t
     err = capsys.readouterr().err
     assert "FAILED teacher embedded-M" in err and "RuntimeError: no disk left" in err
     assert code == 0  # the notebook did not need the teacher: it ran and is the only row
+    # the run record says how long each model took, when it was ready and how the time split
+    record = json.loads(next(reports.glob("*/run_record.json")).read_text())
+    assert [(t["name"], t["kind"], bool(t["error"])) for t in record["teachers"]] == [
+        ("embedded-S", "embedded CLIP teachers", False), ("embedded-M", "embedded CLIP teachers", True)]
+    split = record["time_split"]
+    assert 0 < split["teacher_phase_wall_s"] <= split["wall_s"]
+    assert split["teacher_phase_wall_s"] == max(t["ready_s"] for t in record["teachers"])
+    assert split["after_teachers_wall_s"] == pytest.approx(split["wall_s"] - split["teacher_phase_wall_s"], abs=0.2)
+    assert set(split["models_s"]) == {"embedded CLIP teachers"} and split["notebooks_s"] > 0
 
 
 def test_unchanged_notebooks_are_not_executed_again_and_changed_or_forced_ones_are(tmp_path, monkeypatch):

@@ -93,11 +93,25 @@ def test_run_record_has_every_part(tmp_path, monkeypatch):
     assert params["seeds"]["lead"]["seeds"] == [0, 1] and params["seeds"]["makd"] is None
     assert record["git"]["commit"] is None  # tmp_path is in no repository (or git is absent): said, not raised
     json.dumps(record)  # JSON-able as it is
+    assert record["teachers"] == [] and record["time_split"] == {
+        "wall_s": 90.2, "teacher_phase_wall_s": 0.0, "after_teachers_wall_s": 90.2, "models_s": {}, "notebooks_s": 1.0}
     lines = R.describe(record)
     assert lines[0] == ("Command: fgkd reproduce --params myparams; from 2026-12-01 10:00:00 UTC to "
                         "2026-12-01 10:01:30 UTC (90.2 s wall).")
     assert lines[1].startswith("Source: no commit recorded: ")
     assert "GPU: Fake GPU 80GB" in lines[3] and "seeds: LEAD seeds 0, 1." in lines[4]
+
+
+def test_the_time_split_adds_each_kind_of_model_and_the_phases():
+    teachers = [{"name": "embedded-L", "kind": "embedded CLIP teachers", "seconds": 400.0, "ready_s": 401.0},
+                {"name": "embedded-imagenet", "kind": "embedded ImageNet", "seconds": 460.0, "ready_s": 470.0},
+                {"name": "embedded-M", "kind": "embedded CLIP teachers", "seconds": 300.0, "ready_s": 701.0}]
+    split = R.time_split(teachers, [{"runtime_s": 1000.0}, {"runtime_s": 500.0}], 1500.0)
+    assert split == {"wall_s": 1500.0, "teacher_phase_wall_s": 701.0, "after_teachers_wall_s": 799.0,
+                     "models_s": {"embedded CLIP teachers": 700.0, "embedded ImageNet": 460.0}, "notebooks_s": 1500.0}
+    assert R.describe({"time_split": split})[-1] == (
+        "Time: models trained first for 701 s wall (embedded CLIP teachers 700 s, embedded ImageNet 460 s, in "
+        "their own processes), then the notebooks for 799 s wall (1500 s of notebook processes).")
 
 
 def test_the_shipped_recipes_are_recorded_as_sets_reads_them():

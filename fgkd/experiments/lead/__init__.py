@@ -75,6 +75,7 @@ from fgkd.experiments.lead.tables import (  # noqa: F401
     truncated_share,
     init_table,
     evaluate_untrained,
+    base_curve,
     student_init,
     student_init_curve,
 )

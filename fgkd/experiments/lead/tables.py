@@ -147,6 +147,23 @@ def evaluate_untrained(cfg: LeadConfig) -> dict[str, float]:
         return method.evaluate(method.extract)
 
 
+def base_curve(cfg: LeadConfig, epochs: int) -> Any:
+    """Has the student converged? ``cfg``'s run trained for ``epochs`` with ``track_test``: the
+    weighted kNN Top-1 on the test split after every epoch, epoch 0 being the init before any
+    training (the same kNN evaluation), and the training loss (a DataFrame by epoch)."""
+    import pandas as pd
+
+    from fgkd.runs import get_or_train
+
+    if epochs < 1:
+        raise ValueError(f"base_curve needs epochs >= 1, got {epochs}")
+    start = evaluate_untrained(cfg)["knn_top1"]
+    history = get_or_train(cfg.replace(track_test=True, epochs=epochs)).history
+    return pd.DataFrame({"test kNN top-1": [start] + [float(h["test_knn_top1"]) for h in history],
+                         "training loss": [float("nan")] + [float(h["loss"]) for h in history]},
+                        index=pd.RangeIndex(0, epochs + 1, name="epoch"))
+
+
 def student_init_curve(cfg: LeadConfig) -> Any:
     """The embedded ImageNet's held-out and training Top-1 and loss per epoch (a DataFrame by epoch)."""
     import pandas as pd

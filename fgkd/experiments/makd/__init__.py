@@ -83,6 +83,7 @@ from fgkd.experiments.makd.grids import (  # noqa: F401
 )
 from fgkd.experiments.makd.tables import (  # noqa: F401
     run_table,
+    base_curve,
     gap_table,
     zero_shot_accuracy,
     main_table,

@@ -33,6 +33,24 @@ def run_table(grid: Grid, index: str | Sequence[str] | None = None, seeds: Seque
     return common_run_table(grid, index, row, seeds, log=log)
 
 
+def base_curve(cfg: MakdConfig, epochs: int, seeds: Sequence[int] = (0,)) -> pd.DataFrame:
+    """Has Base converged? The test Top-1 after every epoch of Base runs (``cfg`` with alpha = 0 and
+    ``track_test``) trained for ``epochs`` (longer than the recipe, to show where its epochs sit on
+    the curve), one column per seed, and the training loss, by epoch. Tracking the test accuracy
+    draws no randomness, so it changes nothing in the training."""
+    from fgkd.experiments.makd.grids import base_config
+    from fgkd.runs import get_or_train
+
+    if epochs < 1:
+        raise ValueError(f"base_curve needs epochs >= 1, got {epochs}")
+    columns: dict[str, list[float]] = {}
+    for seed in seeds:
+        history = get_or_train(base_config(cfg).replace(track_test=True, epochs=epochs, seed=seed)).history
+        columns[f"test top-1, seed {seed}"] = [float(h["test_top1"]) for h in history]
+        columns[f"training loss, seed {seed}"] = [float(h["loss"]) for h in history]
+    return pd.DataFrame(columns, index=pd.RangeIndex(1, epochs + 1, name="epoch"))
+
+
 def gap_table(runs: pd.DataFrame, method_level: str = "method") -> pd.DataFrame:
     """Base, Ours (mean top-1 over seeds) and ``Gap = Ours - Base`` per the other index levels, with
     the seed spread of the gap: ``"Gap sd"`` and ``"Gap per seed"`` (paired: the same seed on both
