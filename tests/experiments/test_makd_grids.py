@@ -248,6 +248,20 @@ def test_main_table_with_oracle_has_nan_mllm(recipe, fake_store):
     assert paper.loc[("world:bird", "cub200", "resnet18"), "Ours"] == pytest.approx(60.07)
 
 
+def test_a_gap_is_read_only_beside_a_base_trained_well_above_chance(recipe, fake_store):
+    import dataclasses
+
+    table = makd.main_table(dataclasses.replace(recipe, seeds="0,1,2"), ["world:bird"], ["resnet18"],
+                            log=None)  # fake Base: 40 + seed
+    base = table.iloc[0]["Base per seed"]
+    assert len(base) == 3
+    low, high = makd.trained_verdicts(table, {"world:bird": 5.0}), makd.trained_verdicts(table, {"world:bird": 20.0})
+    assert len(low) == 1 and low[0].claim.startswith("Base is trained above 3x chance (world:bird, resnet18")
+    assert low[0].values == pytest.approx(tuple(b - 15.0 for b in base)) and low[0].holds
+    assert high[0].status == "contradicted" and "the bar is 60.00 %" in str(high[0])
+    assert makd.chance_top1(recipe.config("world:bird")) == pytest.approx(100.0 / recipe.world_classes)
+
+
 def test_ablation_table_curve_and_verdicts(recipe, fake_store):
     grid = makd.ablation_grids(recipe, "world:bird", ["resnet18"], [0, 1, 50])
     runs = makd.run_table(grid, ("backbone", "part", "setting"), [0, 1, 2], log=None).loc["resnet18"]

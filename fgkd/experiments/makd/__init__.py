@@ -98,6 +98,9 @@ from fgkd.experiments.makd.tables import (  # noqa: F401
 )
 from fgkd.experiments.makd.verdicts import (  # noqa: F401
     main_verdicts,
+    TRAINED_FACTOR,
+    chance_top1,
+    trained_verdicts,
     beats,
     alpha_drop,
     ablation_verdicts,

@@ -40,6 +40,29 @@ def main_verdicts(table: pd.DataFrame, paper: pd.DataFrame) -> list[Verdict]:
     return out
 
 
+TRAINED_FACTOR = 3.0  # a gap is read on a Base at least this many times chance (issue 18)
+
+
+def chance_top1(cfg) -> float:
+    """Top-1 (%) of guessing on ``cfg``'s dataset: 100 / its number of classes."""
+    from fgkd.data.splits import load_split
+
+    return 100.0 / len(load_split(cfg, "train").classes)
+
+
+def trained_verdicts(table: pd.DataFrame, chance: dict[str, float], factor: float = TRAINED_FACTOR) -> list[Verdict]:
+    """Per row of :func:`main_table`: is Base trained well above chance (``factor`` x ``chance[dataset]``
+    per seed) so that its gap to MaKD can be read? A precondition of the main table's claims, not a
+    paper claim: where it fails, the gap beside it compares two barely trained classifiers."""
+    out = []
+    for (dataset, _, backbone), row in table.iterrows():
+        bar = factor * chance[dataset]
+        out.append(Verdict(f"Base is trained above {factor:g}x chance ({dataset}, {backbone}; precondition, not a "
+                           "paper claim)", tuple(b - bar for b in row[BASE + PER_SEED]),
+                           text=f"Chance {chance[dataset]:.2f} %, so the bar is {bar:.2f} %."))
+    return out
+
+
 def beats(table: pd.DataFrame, winner: Hashable, loser: Hashable, claim: str, *, column: str = "top1",
           paper: float | None = None) -> Verdict:
     """Verdict of ``winner`` > ``loser`` in ``column``: the paired per-seed differences."""
