@@ -193,7 +193,7 @@ def test_teachers_are_trained_before_any_notebook_and_a_failed_one_is_reported(t
     assert [(t["name"], t["kind"], bool(t["error"])) for t in record["teachers"]] == [
         ("embedded-S", "embedded CLIP teachers", False), ("embedded-M", "embedded CLIP teachers", True)]
     split = record["time_split"]
-    assert 0 < split["teacher_phase_wall_s"] <= split["wall_s"]
+    assert 0 <= split["teacher_phase_wall_s"] <= split["wall_s"]
     assert split["teacher_phase_wall_s"] == max(t["ready_s"] for t in record["teachers"])
     assert split["after_teachers_wall_s"] == pytest.approx(split["wall_s"] - split["teacher_phase_wall_s"], abs=0.2)
     assert set(split["models_s"]) == {"embedded CLIP teachers"} and split["notebooks_s"] > 0
