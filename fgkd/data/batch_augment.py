@@ -32,7 +32,7 @@ from torch.utils.data import default_collate
 from torchvision import transforms as T
 from torchvision.transforms.v2 import functional as TF
 
-from fgkd.data.transforms import IMAGENET_MEAN, IMAGENET_STD, _check_size, gaussian_blur
+from fgkd.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TwoCrops, gaussian_blur
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,7 @@ class ViewRecipe:
 
 
 def _blur(image_size: int) -> dict[str, Any]:
-    _check_size(image_size)
-    blur = gaussian_blur(image_size)  # one definition of the scaled kernel and sigma
+    blur = gaussian_blur(image_size)  # one definition of the scaled kernel and sigma (it checks the size)
     return {"blur_kernel": int(blur.kernel_size[0]), "blur_sigma": (float(blur.sigma[0]), float(blur.sigma[1]))}
 
 
@@ -204,8 +203,6 @@ class TwoViewCollate:
 def two_view_pipeline(recipe: ViewRecipe) -> tuple[Callable[[Any], Any], TwoViewCollate]:
     """``(per-image transform, collate_fn)`` of the batched pipeline: two independent crops of each
     image in the dataset, the rest of both views per batch."""
-    from fgkd.data.transforms import TwoCrops
-
     return TwoCrops(recipe.crop()), TwoViewCollate(recipe)
 
 

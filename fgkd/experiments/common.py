@@ -241,6 +241,18 @@ def long_format(table: Any) -> Any:
     return pd.DataFrame(rows)
 
 
+def num_classes(cfg: Any) -> int:
+    """The number of target classes of a run config's dataset (the world's from its options, no
+    rendering; a real dataset's from its test split)."""
+    if cfg.dataset.startswith("world:"):
+        from fgkd.data.world import WorldConfig
+
+        return int(cfg.dataset_options.get("num_classes", WorldConfig.num_classes))
+    from fgkd.data.splits import load_split
+
+    return len(load_split(cfg, "test").classes)
+
+
 # --------------------------------------------------------------------------------------------
 # Verdicts: does the paper's direction hold at this scale, given the seed-to-seed spread?
 

@@ -368,24 +368,18 @@ class SSLMethod(Method):
         afterwards; extracted under a forked RNG, so the training draws what it would have drawn."""
         if not self.cfg.track_test:
             return {}
-        from fgkd.eval import knn_classifier
-
         with torch.random.fork_rng(devices=[]):
             train, test = self.extract("train"), self.extract("test")
-        num_classes = int(max(train["labels"].max(), test["labels"].max())) + 1
-        knn = knn_classifier(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
-                             torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
-                             num_classes=num_classes)
-        return {"test_knn_top1": knn["top1"]}
+        return {"test_knn_top1": _knn(train, test, _num_classes(train, test))["top1"]}
 
     def evaluate(self, arrays: Callable[[str], dict[str, np.ndarray]]) -> dict[str, float]:
         """Linear-probe Top-1/Top-5 (train -> test), test-split retrieval R-1/R-5/mAP and weighted
         kNN Top-1/Top-5 (train -> test), in percent."""
-        from fgkd.eval import knn_classifier, linear_probe, retrieval_metrics
+        from fgkd.eval import linear_probe, retrieval_metrics
 
         cfg = self.cfg
         train, test = arrays("train"), arrays("test")
-        num_classes = int(max(train["labels"].max(), test["labels"].max())) + 1
+        num_classes = _num_classes(train, test)
         labels = torch.from_numpy(train["labels"])
         keep, held = self.validation_split(train["labels"])
         val = {}
@@ -401,10 +395,7 @@ class SSLMethod(Method):
                              weight_decay=cfg.probe_weight_decay, num_classes=num_classes, seed=cfg.seed,
                              device=self.device, **options, **val)
         retrieval = retrieval_metrics(torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]))
-        # DINO-style weighted kNN (k 20, T 0.07): the cheap check beside the probe, no training
-        knn = knn_classifier(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
-                             torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
-                             num_classes=num_classes)
+        knn = _knn(train, test, num_classes)
         return {**probe, **retrieval, "knn_top1": knn["top1"], "knn_top5": knn["top5"]}
 
     def validation_split(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -442,3 +433,17 @@ class SSLMethod(Method):
             return extract_features(self.module, data, batch_size=256, device=self.device, num_workers=0)[0]
 
         return features
+
+
+def _num_classes(train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> int:
+    return int(max(train["labels"].max(), test["labels"].max())) + 1
+
+
+def _knn(train: dict[str, np.ndarray], test: dict[str, np.ndarray], num_classes: int) -> dict[str, float]:
+    """DINO-style weighted kNN (k 20, T 0.07) of the test features on the training ones: the cheap
+    check beside the probe, no training."""
+    from fgkd.eval import knn_classifier
+
+    return knn_classifier(torch.from_numpy(train["features"]), torch.from_numpy(train["labels"]),
+                          torch.from_numpy(test["features"]), torch.from_numpy(test["labels"]),
+                          num_classes=num_classes)

@@ -195,7 +195,7 @@ def run_record(pset: ParamsSet, *, started: datetime, ended: datetime, command: 
     wall_s = (ended - started).total_seconds()
     return {
         "command": command, "started": started.isoformat(timespec="seconds"),
-        "ended": ended.isoformat(timespec="seconds"), "wall_s": round((ended - started).total_seconds(), 1),
+        "ended": ended.isoformat(timespec="seconds"), "wall_s": round(wall_s, 1),
         "git": git_state(repository), "versions": {**package_versions(), "python": platform.python_version()},
         "python_executable": sys.executable, "fgkd_source_sha256": fgkd_source,
         "machine": machine(jobs, threads), "params": params_record(pset), "notebooks": [dict(n) for n in notebooks],
@@ -212,8 +212,8 @@ def time_split(teachers: Sequence[Mapping[str, Any]], notebooks: Sequence[Mappin
     ready = max((float(t.get("ready_s") or 0.0) for t in teachers), default=0.0)
     by_kind: dict[str, float] = {}
     for t in teachers:
-        by_kind[str(t.get("kind", "model"))] = round(by_kind.get(str(t.get("kind", "model")), 0.0)
-                                                     + float(t.get("seconds") or 0.0), 1)
+        kind = str(t.get("kind", "model"))
+        by_kind[kind] = round(by_kind.get(kind, 0.0) + float(t.get("seconds") or 0.0), 1)
     return {"wall_s": round(wall_s, 1), "teacher_phase_wall_s": round(ready, 1),
             "after_teachers_wall_s": round(max(0.0, wall_s - ready), 1), "models_s": by_kind,
             "notebooks_s": round(sum(float(n.get("runtime_s") or 0.0) for n in notebooks), 1)}

@@ -23,6 +23,7 @@ class _Kind:
     cost: Callable[[Any], float]  # on the CLIP teachers' scale (fgkd.teachers.embedded.training_cost)
     train: Callable[[Any], Any]
     progress: Callable[[Any], tuple[int, int] | None]
+    label: str  # the kind, as the run record's time split names it
 
 
 def _clip_kind() -> _Kind:
@@ -30,7 +31,8 @@ def _clip_kind() -> _Kind:
 
     return _Kind(lambda name, options: embedded.embedded_config(name, **options),
                  lambda c: (embedded.teacher_folder(c) / "teacher.pt").is_file(), embedded.training_cost,
-                 lambda c: embedded.train_embedded_teacher(c, progress=False), embedded.training_progress)
+                 lambda c: embedded.train_embedded_teacher(c, progress=False), embedded.training_progress,
+                 "embedded CLIP teachers")
 
 
 def _imagenet_kind() -> _Kind:
@@ -38,14 +40,16 @@ def _imagenet_kind() -> _Kind:
 
     return _Kind(lambda name, options: pre.embedded_imagenet_config(**options),
                  lambda c: pre.weights_path(c).is_file(), _imagenet_cost,
-                 lambda c: pre.embedded_imagenet_weights(c, progress=False), pre.training_progress)
+                 lambda c: pre.embedded_imagenet_weights(c, progress=False), pre.training_progress,
+                 "embedded ImageNet")
 
 
 def _vlm_kind() -> _Kind:
     from fgkd.teachers import embedded_vlm as vlm
 
     return _Kind(lambda name, options: vlm.embedded_vlm_config(name, **options), vlm.is_trained, _vlm_cost,
-                 lambda c: vlm.embedded_vlm_folder(c, progress=False), vlm.training_progress)
+                 lambda c: vlm.embedded_vlm_folder(c, progress=False), vlm.training_progress,
+                 "embedded MLLM")
 
 
 def _kind(name: str) -> _Kind:
@@ -58,11 +62,7 @@ def _kind(name: str) -> _Kind:
 
 def kind_label(name: str) -> str:
     """What kind of model ``name`` is, as the run record's time split names it."""
-    from fgkd.teachers.embedded_vlm import is_embedded_vlm
-
-    if name == EMBEDDED_IMAGENET:
-        return "embedded ImageNet"
-    return "embedded MLLM" if is_embedded_vlm(name) else "embedded CLIP teachers"
+    return _kind(name).label
 
 
 def teacher_jobs(notebooks: Iterable[NotebookParams]) -> list[tuple[str, dict[str, Any]]]:

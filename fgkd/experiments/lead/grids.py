@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping
 
 from fgkd.config import ConfigError
+from fgkd.experiments.common import num_classes
 from fgkd.experiments.lead.recipe import METHOD_LABELS, Recipe, benchmark, teacher_embed_dim, teacher_options
 from fgkd.methods import LeadConfig, as_method
 
@@ -141,15 +142,3 @@ def num_images_grid(base: LeadConfig, fractions: Iterable[float],
         for label, arm in method_grid(cfg, methods).items():
             grid[(per_class * classes, label)] = arm
     return grid
-
-
-
-def num_classes(cfg: LeadConfig) -> int:
-    """The number of target classes of ``cfg``'s dataset (the world's from its options, no rendering)."""
-    if cfg.dataset.startswith("world:"):
-        from fgkd.data.world import WorldConfig
-
-        return int(cfg.dataset_options.get("num_classes", WorldConfig.num_classes))
-    from fgkd.data.splits import load_split
-
-    return len(load_split(cfg, "test").classes)

@@ -8,7 +8,7 @@ from typing import Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from fgkd.experiments.common import PER_SEED, Verdict, is_nan
+from fgkd.experiments.common import PER_SEED, Verdict, is_nan, num_classes
 from fgkd.experiments.makd.grids import Source
 from fgkd.experiments.makd.recipe import BASE, OURS
 from fgkd.experiments.makd.tables import alpha_curve
@@ -45,9 +45,7 @@ TRAINED_FACTOR = 3.0  # a gap is read on a Base at least this many times chance 
 
 def chance_top1(cfg) -> float:
     """Top-1 (%) of guessing on ``cfg``'s dataset: 100 / its number of classes."""
-    from fgkd.data.splits import load_split
-
-    return 100.0 / len(load_split(cfg, "train").classes)
+    return 100.0 / num_classes(cfg)
 
 
 def trained_verdicts(table: pd.DataFrame, chance: dict[str, float], factor: float = TRAINED_FACTOR) -> list[Verdict]:
